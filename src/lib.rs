@@ -1,0 +1,1 @@
+//! sitcenter: city situational-center video and sensor monitoring.
