@@ -1,1 +1,23 @@
 //! sitcenter: city situational-center video and sensor monitoring.
+//!
+//! # Layout (one line per module; docs/ARCHITECTURE.md tells the same story)
+//! - [`config`]: site folder (`site.toml`, `cameras.toml`, secrets) → validated config, every error with file:line.
+//! - [`domain`]: values that cross modules (camera ids, positions, frames).
+//! - [`ingest`]: GStreamer, cameras → sampled frames in the bounded FrameQueue; per-camera supervisors.
+//! - [`obs`]: Prometheus metrics, names and registration.
+//! - [`app`]: wiring: builds the stages from config, owns shutdown and config reload.
+//! - [`api`]: HTTP: `/metrics`, health, camera status and snapshots (axum).
+//! - [`web`]: the operator UI served by the API.
+//! - [`qa`]: replay of recorded footage through the same pipeline.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod ingest;
+pub mod obs;
+pub mod qa;
+pub mod sim;
+#[cfg(test)]
+pub(crate) mod test_util;
+pub mod web;

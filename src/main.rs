@@ -1,1 +1,139 @@
-fn main() {}
+//! The `sitcenter` binary: CLI, logging, exit codes. Everything else is in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// Exit code for configuration errors (EX_CONFIG-like; sysexits' EX_USAGE = 64).
+const EXIT_CONFIG: u8 = 64;
+
+#[derive(Parser)]
+#[command(
+    name = "sitcenter",
+    version,
+    about = "City situational-center video and sensor monitoring"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service for a site folder (site.toml + cameras.toml).
+    Run {
+        /// The site folder.
+        #[arg(long, default_value = "camera-configs/demo")]
+        site: PathBuf,
+        /// Override `[http] listen` from site.toml.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// The demo city: simulated RTSP cameras flowing through the real pipeline, with the web UI.
+    Demo(sitcenter::app::DemoArgs),
+    /// Check a site's configuration and pipeline templates; print every error at once.
+    Validate {
+        /// Site folders to check.
+        #[arg(required = true)]
+        sites: Vec<PathBuf>,
+    },
+    /// QA: run recorded footage through the same pipeline, faster than real time.
+    Replay(sitcenter::qa::ReplayArgs),
+    /// Serve test media as simulated RTSP cameras on 127.0.0.1.
+    RtspSim(sitcenter::sim::RtspSimArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(error) => {
+            if let Some(config) = error.downcast_ref::<sitcenter::config::ConfigErrors>() {
+                eprint!("{config}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Validate { sites } => Ok(validate(&sites)),
+        Command::Run { site, listen } => {
+            let mut config = sitcenter::config::load_site(&site)?;
+            if let Some(listen) = listen {
+                config.http.listen = listen;
+            }
+            runtime()?.block_on(sitcenter::app::run(config, None))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            runtime()?.block_on(sitcenter::app::demo(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay(args) => {
+            let report = sitcenter::qa::replay(&args)?;
+            Ok(if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::RtspSim(args) => {
+            sitcenter::sim::run_cli(args).context("rtsp-sim")?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// `sitcenter validate`: config, then pipeline templates; every error printed.
+fn validate(sites: &[PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for site in sites {
+        match sitcenter::config::load_site(site) {
+            Ok(config) => {
+                let problems = sitcenter::app::check_pipelines(&config);
+                if problems.is_empty() {
+                    println!(
+                        "{}: ok ({} cameras, site `{}`)",
+                        site.display(),
+                        config.cameras.len(),
+                        config.name
+                    );
+                } else {
+                    failed = true;
+                    for problem in problems {
+                        eprintln!("{}: {problem}", site.display());
+                    }
+                }
+            }
+            Err(errors) => {
+                failed = true;
+                eprint!("{errors}");
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(EXIT_CONFIG)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

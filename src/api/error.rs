@@ -1,0 +1,24 @@
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// Errors of the HTTP API, rendered as `{"error": "..."}` with a status code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("no camera `{0}`")]
+    UnknownCamera(String),
+    #[error("camera `{0}` has not delivered a frame yet")]
+    NoFrameYet(String),
+    #[error("cannot encode the snapshot: {0}")]
+    Snapshot(#[from] crate::web::PreviewError),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::UnknownCamera(_) | ApiError::NoFrameYet(_) => StatusCode::NOT_FOUND,
+            ApiError::Snapshot(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        (status, Json(serde_json::json!({ "error": self.to_string() }))).into_response()
+    }
+}

@@ -1,0 +1,101 @@
+//! `sitcenter demo`: the demo city. Starts the RTSP simulator serving every
+//! camera the site names (good and misbehaving ones alike), then runs the real
+//! service against it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{AppError, run};
+use crate::config::{ConfigError, ConfigErrors, SiteConfig};
+use crate::sim::{RtspSim, SimConfig};
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// The demo site folder.
+    #[arg(long, default_value = "camera-configs/demo")]
+    pub site: PathBuf,
+    /// How many of the site's cameras to run (0 = all). The default fits a
+    /// 2-core laptop next to the simulator; see docs/performance.md.
+    #[arg(long, default_value_t = 60)]
+    pub cameras: usize,
+    /// Clip the simulated cameras loop.
+    #[arg(long, default_value = "test-media/synthetic-360p.mp4")]
+    pub media: Vec<PathBuf>,
+    /// Override `[http] listen`.
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// What the simulator must serve for the cameras of `site`: the port and the
+/// highest index used per mount kind (`/cam/7`, `/flaky/1`, …).
+pub(crate) fn sim_config_for(site: &SiteConfig, media: Vec<PathBuf>) -> Result<SimConfig, ConfigErrors> {
+    let mut ports = BTreeMap::new();
+    let mut highest: BTreeMap<String, usize> = BTreeMap::new();
+    for camera in &site.cameras {
+        let url = &camera.url;
+        let mut parts = url.path().trim_start_matches('/').split('/');
+        let kind = parts.next().unwrap_or_default().to_owned();
+        let index = parts.next().and_then(|i| i.parse::<usize>().ok()).unwrap_or(0);
+        let entry = highest.entry(kind).or_default();
+        *entry = (*entry).max(index);
+        ports.insert(url.port().unwrap_or(554), camera.id.clone());
+    }
+    if ports.len() > 1 {
+        return Err(ConfigErrors(vec![ConfigError {
+            file: site.cameras_file.clone(),
+            line: 0,
+            column: 0,
+            camera: None,
+            field: Some("url".to_owned()),
+            message: "the demo simulator serves one port, but the cameras use several".to_owned(),
+        }]));
+    }
+    let count = |kind: &str| highest.get(kind).copied().unwrap_or(0);
+    Ok(SimConfig {
+        port: ports.keys().next().copied().unwrap_or(8554),
+        bind: "127.0.0.1".to_owned(),
+        cameras: count("cam"),
+        media,
+        flaky: count("flaky"),
+        flaky_period: Duration::from_secs(20),
+        stalling: count("stall"),
+        stall_after: Duration::from_secs(15),
+        corrupt: count("corrupt"),
+        refusing: count("refuse"),
+        secure: count("secure"),
+    })
+}
+
+pub async fn demo(args: DemoArgs) -> Result<(), AppError> {
+    let mut site = crate::config::load_site(&args.site)?;
+    if args.cameras > 0 && args.cameras < site.cameras.len() {
+        // Keep the misbehaving cameras in the demo whatever the limit: they show
+        // what the supervisor does.
+        let (odd, good): (Vec<_>, Vec<_>) = site
+            .cameras
+            .into_iter()
+            .partition(|c| !c.url.path().starts_with("/cam/"));
+        site.cameras = good
+            .into_iter()
+            .take(args.cameras.saturating_sub(odd.len()))
+            .chain(odd)
+            .collect();
+    }
+    if let Some(listen) = args.listen {
+        site.http.listen = listen;
+    }
+    let sim_config = sim_config_for(&site, args.media)?;
+    let port = sim_config.port;
+    let sim = tokio::task::spawn_blocking(move || RtspSim::start(sim_config))
+        .await
+        .map_err(|e| AppError::Serve(std::io::Error::other(e)))??;
+    println!(
+        "sitcenter demo: {} simulated cameras on rtsp://127.0.0.1:{port}/ (site `{}`)",
+        site.cameras.len(),
+        site.name
+    );
+    let result = run(site, None).await;
+    sim.stop();
+    result
+}

@@ -1,0 +1,143 @@
+//! Wiring ("topology"): builds the stages from a [`SiteConfig`], connects them
+//! with bounded queues, runs the HTTP server, applies config reloads and stops
+//! everything in order. Stages never spawn each other; this module does.
+//!
+//! Frame path: cameras → [`Ingest`] → FrameQueue (bounded, drop-oldest,
+//! counted per camera) → analysis consumer (today: the live preview store the
+//! UI reads; the detectors plug in here) → …
+
+mod demo;
+mod node;
+mod reload;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+pub use demo::{DemoArgs, demo};
+pub use node::Node;
+
+use crate::config::SiteConfig;
+use crate::ingest::{IngestError, Templates};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("HTTP server failed: {0}")]
+    Serve(std::io::Error),
+    #[error("simulated cameras: {0}")]
+    Sim(#[from] crate::sim::SimError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigErrors),
+}
+
+/// Checks that every pipeline template parses and that the cameras' templates
+/// have what their sampling needs (used by `sitcenter validate`).
+pub fn check_pipelines(site: &SiteConfig) -> Vec<String> {
+    if let Err(error) = gstreamer::init() {
+        return vec![format!("GStreamer could not be initialised: {error}")];
+    }
+    let templates = match Templates::load(site.ingest.pipelines_dir.as_deref()) {
+        Ok(t) => t,
+        Err(error) => return vec![error.to_string()],
+    };
+    templates
+        .check_all()
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect()
+}
+
+/// Runs the service until Ctrl-C / SIGTERM (or `stop` is cancelled): cameras,
+/// analysis consumer, HTTP API and UI, config reload.
+pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<(), AppError> {
+    let listener = tokio::net::TcpListener::bind(site.http.listen)
+        .await
+        .map_err(|source| AppError::Bind {
+            addr: site.http.listen,
+            source,
+        })?;
+    let stop = stop.unwrap_or_default();
+    let node = Arc::new(Node::start(&site, true).await?);
+    let addr = listener.local_addr().map_err(AppError::Serve)?;
+    tracing::info!(
+        site = %site.name,
+        cameras = site.cameras.len(),
+        "sitcenter is running: web UI and API at http://{addr}/ (metrics at /metrics)"
+    );
+    println!("sitcenter: web UI at http://{addr}/");
+
+    let reload_now = Arc::new(tokio::sync::Notify::new());
+    let state = crate::api::AppState::new(
+        node.ingest.clone(),
+        node.metrics.clone(),
+        node.previews.clone(),
+        &site,
+        reload_now.clone(),
+    );
+    let http_stop = CancellationToken::new();
+    let server = {
+        let http_stop = http_stop.clone();
+        let router = crate::api::router(state);
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(http_stop.cancelled_owned())
+                .await
+        })
+    };
+    let reloader = tokio::spawn(reload::watch(
+        site.clone(),
+        node.clone(),
+        reload_now,
+        stop.clone(),
+    ));
+
+    wait_for_signal(&stop).await;
+    tracing::info!("shutting down: stopping cameras first");
+    stop.cancel();
+    if let Err(error) = reloader.await {
+        tracing::error!(%error, "config reloader ended abnormally");
+    }
+    node.stop().await;
+    http_stop.cancel();
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => return Err(AppError::Serve(error)),
+        Err(error) => tracing::error!(%error, "HTTP server task ended abnormally"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Waits for Ctrl-C, SIGTERM or `stop`. A second Ctrl-C exits at once.
+async fn wait_for_signal(stop: &CancellationToken) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {
+            tokio::spawn(async {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("second interrupt: exiting now");
+                    std::process::exit(130);
+                }
+            });
+        }
+        () = terminate => {}
+        () = stop.cancelled() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,213 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ingest::{FrameQueue, Ingest, Reason, State};
+use crate::obs::Metrics;
+use crate::test_util::*;
+
+fn ingest(settings: crate::config::IngestSettings) -> (Ingest, Arc<FrameQueue>, Arc<Metrics>) {
+    let queue = Arc::new(FrameQueue::new(settings.frame_queue_capacity));
+    let metrics = Arc::new(Metrics::new());
+    let ingest = Ingest::new(settings, queue.clone(), metrics.clone(), true).expect("ingest");
+    (ingest, queue, metrics)
+}
+
+/// Drains the queue on a thread, as analysis would, so nothing is dropped.
+fn drain(queue: Arc<FrameQueue>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut n = 0;
+        while let Some(batch) = queue.pop_batch(64, Duration::from_millis(200)) {
+            n += batch.len() as u64;
+        }
+        n
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_cameras_all_deliver_sampled_frames_at_the_configured_rate() {
+    let sim = start_sim(sim_config(50));
+    let (ingest, queue, metrics) = ingest(fast_settings());
+    let consumer = drain(queue.clone());
+    let cameras: Vec<_> = (1..=50)
+        .map(|i| camera(&format!("cam-{i:02}"), &sim.url(&format!("/cam/{i}"))))
+        .collect();
+    ingest.apply(cameras).await;
+
+    let all_streaming = wait_for(Duration::from_secs(60), || {
+        ingest
+            .snapshots()
+            .iter()
+            .all(|c| c.state == State::Streaming)
+            .then_some(())
+    })
+    .await;
+    let states: Vec<_> = ingest
+        .snapshots()
+        .iter()
+        .filter(|c| c.state != State::Streaming)
+        .map(|c| format!("{}: {:?} {}", c.id, c.state, c.reason_text))
+        .collect();
+    assert!(all_streaming.is_some(), "not streaming: {states:?}");
+
+    // Count each camera's sampled frames over a window: the clip has a keyframe
+    // every 2 s (GOP 50 at 25 fps) and the cameras sample one every 2 s.
+    let before: Vec<u64> = ingest.snapshots().iter().map(|c| c.frames_decoded).collect();
+    let window = Duration::from_secs(12);
+    tokio::time::sleep(window).await;
+    let after = ingest.snapshots();
+    for (camera, before) in after.iter().zip(before) {
+        let got = camera.frames_decoded - before;
+        assert!(
+            (5..=7).contains(&got),
+            "{}: {got} sampled frames in {window:?}, expected 6 ± 1",
+            camera.id
+        );
+        assert!(camera.units_received > camera.frames_decoded * 40, "{}: all frames must be received, only keyframes decoded", camera.id);
+        assert_eq!(camera.reconnects, 0, "{}", camera.id);
+        assert_eq!(camera.frames_dropped, 0, "{}", camera.id);
+    }
+    let text = metrics.encode();
+    assert!(text.contains("sitcenter_frames_decoded_total{camera=\"cam-50\"}"), "{text}");
+    assert!(text.contains("sitcenter_cameras{state=\"streaming\"} 50"), "{text}");
+
+    ingest.shutdown().await;
+    queue.close();
+    let consumed = consumer.join().expect("consumer");
+    assert!(consumed >= 50 * 6);
+    sim.stop();
+}
+
+fn reasons(snapshot: &crate::ingest::CameraSnapshot) -> Vec<Reason> {
+    snapshot.history.iter().map(|t| t.reason.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misbehaving_cameras_end_in_the_right_states_with_the_right_reasons() {
+    let mut config = sim_config(1);
+    config.flaky = 1;
+    config.flaky_period = Duration::from_secs(4);
+    config.stalling = 1;
+    config.stall_after = Duration::from_secs(3);
+    config.corrupt = 1;
+    config.refusing = 1;
+    config.secure = 1;
+    let sim = start_sim(config);
+    let (ingest, queue, _metrics) = ingest(fast_settings());
+    let consumer = drain(queue.clone());
+    let dead_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    }; // closed again: nothing listens there
+    ingest
+        .apply(vec![
+            camera("good", &sim.url("/cam/1")),
+            camera("flaky", &sim.url("/flaky/1")),
+            camera("stall", &sim.url("/stall/1")),
+            camera("corrupt", &sim.url("/corrupt/1")),
+            camera("refuse", &sim.url("/refuse/1")),
+            with_credentials(camera("secure-ok", &sim.url("/secure/1")), "sim", "sim-secret"),
+            camera("secure-no-creds", &sim.url("/secure/1")),
+            camera("dead", &format!("rtsp://127.0.0.1:{dead_port}/cam/1")),
+        ])
+        .await;
+
+    let snapshot = |id: &str| {
+        ingest
+            .snapshot(&crate::domain::CameraId::new(id))
+            .expect("camera exists")
+    };
+    // Wait until every misbehaviour has shown itself at least once.
+    let seen = wait_for(Duration::from_secs(60), || {
+        let flaky = snapshot("flaky");
+        let stall = snapshot("stall");
+        let corrupt = snapshot("corrupt");
+        let dead = snapshot("dead");
+        let done = flaky.reconnects >= 1
+            && flaky.frames_decoded > 0
+            && reasons(&stall).iter().any(|r| matches!(r, Reason::NoData { .. }))
+            && reasons(&corrupt)
+                .iter()
+                .any(|r| matches!(r, Reason::Undecodable { .. } | Reason::DecodeError(_)))
+            && snapshot("refuse").state == State::Failed
+            && snapshot("secure-no-creds").state == State::Failed
+            && dead.reconnects >= 2;
+        done.then_some(())
+    })
+    .await;
+    let all: Vec<_> = ingest
+        .snapshots()
+        .into_iter()
+        .map(|c| format!("{}: {:?} {} {:?}", c.id, c.state, c.reason_text, reasons(&c)))
+        .collect();
+    assert!(seen.is_some(), "{all:#?}");
+
+    assert_eq!(snapshot("good").state, State::Streaming, "{all:#?}");
+    assert_eq!(snapshot("secure-ok").state, State::Streaming, "{all:#?}");
+    assert_eq!(snapshot("refuse").reason, Reason::Unauthorized, "{all:#?}");
+    assert_eq!(snapshot("secure-no-creds").reason, Reason::Unauthorized, "{all:#?}");
+    let flaky = snapshot("flaky");
+    assert!(
+        reasons(&flaky)
+            .iter()
+            .any(|r| matches!(r, Reason::ConnectionLost(_) | Reason::EndOfStream | Reason::NoData { .. })),
+        "{all:#?}"
+    );
+    let stall = snapshot("stall");
+    assert!(
+        stall.history.iter().any(|t| t.state == State::Stalled),
+        "{all:#?}"
+    );
+    let corrupt = snapshot("corrupt");
+    assert_eq!(corrupt.frames_decoded, 0, "{all:#?}");
+    assert!(corrupt.units_received > 0, "{all:#?}");
+    let dead = snapshot("dead");
+    assert!(
+        reasons(&dead).iter().any(|r| matches!(r, Reason::ConnectionFailed(_))),
+        "{all:#?}"
+    );
+    assert_eq!(dead.frames_decoded, 0);
+
+    ingest.shutdown().await;
+    queue.close();
+    consumer.join().expect("consumer");
+    sim.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_changes_restart_only_the_cameras_that_changed() {
+    let sim = start_sim(sim_config(3));
+    let (ingest, queue, _metrics) = ingest(fast_settings());
+    let consumer = drain(queue.clone());
+    let a = camera("a", &sim.url("/cam/1"));
+    let b = camera("b", &sim.url("/cam/2"));
+    let c = camera("c", &sim.url("/cam/3"));
+    ingest.apply(vec![a.clone(), b.clone()]).await;
+    let streaming = wait_for(Duration::from_secs(30), || {
+        ingest
+            .snapshots()
+            .iter()
+            .all(|s| s.state == State::Streaming)
+            .then_some(())
+    })
+    .await;
+    assert!(streaming.is_some(), "{:?}", ingest.snapshots());
+    let a_since = ingest.snapshot(&a.id).expect("a").since;
+
+    let mut b_changed = b.clone();
+    b_changed.sampling.interval = Duration::from_secs(4);
+    let report = ingest.apply(vec![a.clone(), b_changed, c.clone()]).await;
+    assert_eq!(report.added, [c.id.clone()]);
+    assert_eq!(report.restarted, [b.id.clone()]);
+    assert_eq!(report.unchanged, 1);
+    assert_eq!(ingest.snapshot(&a.id).expect("a").since, a_since, "a was touched");
+    assert_eq!(ingest.snapshot(&b.id).expect("b").reason, Reason::Restarted);
+
+    let report = ingest.apply(vec![c.clone()]).await;
+    assert_eq!(report.removed, [a.id.clone(), b.id.clone()]);
+    assert_eq!(ingest.len(), 1);
+
+    ingest.shutdown().await;
+    queue.close();
+    consumer.join().expect("consumer");
+    sim.stop();
+}

@@ -1,0 +1,7 @@
+//! Scenario tests for the whole frame path against real RTSP (the simulator on
+//! an ephemeral port) and real GStreamer pipelines. Named for what they show.
+
+mod cameras;
+mod leaks;
+mod overload;
+mod restart;

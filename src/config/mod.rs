@@ -1,0 +1,205 @@
+//! Configuration: a site folder (`camera-configs/<site>/`) holding `site.toml`
+//! (node settings) and `cameras.toml` (the cameras), plus an optional secrets file.
+//!
+//! One way in: [`load_site`] parses, validates and returns a [`SiteConfig`], or
+//! every problem at once as [`ConfigErrors`], each with file, line, column, camera
+//! and field. Raw serde structs live in `raw.rs`; checks in `validate.rs`.
+//! Credentials are resolved here and never printed (their `Debug` is redacted).
+
+mod error;
+mod raw;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{ConfigError, ConfigErrors};
+
+use crate::domain::{CameraId, Position};
+
+/// Detector names a camera may list. Each is served by a model (see `models/`).
+pub const KNOWN_DETECTORS: &[&str] = &["manholes", "dumps", "offences"];
+
+/// Zone kinds a camera may declare.
+pub const ZONE_KINDS: &[&str] = &["no_parking", "restricted"];
+
+/// Loads and validates the site in `dir`: `site.toml`, the cameras file it names
+/// (default `cameras.toml`) and its secrets file, if any.
+pub fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
+    validate::load_site(dir)
+}
+
+/// Loads only the cameras file of an already loaded site (used by config reload).
+pub fn reload_cameras(site: &SiteConfig) -> Result<Vec<CameraConfig>, ConfigErrors> {
+    validate::reload_cameras(site)
+}
+
+#[derive(Debug, Clone)]
+pub struct SiteConfig {
+    pub name: String,
+    pub city: Option<String>,
+    pub dir: PathBuf,
+    pub cameras_file: PathBuf,
+    pub secrets_file: Option<PathBuf>,
+    pub bounds: Bounds,
+    pub ingest: IngestSettings,
+    pub http: HttpSettings,
+    pub cameras: Vec<CameraConfig>,
+}
+
+/// The site's extent; every camera must lie inside it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bounds {
+    pub south: f64,
+    pub west: f64,
+    pub north: f64,
+    pub east: f64,
+}
+
+impl Bounds {
+    pub fn contains(&self, lat: f64, lon: f64) -> bool {
+        (self.south..=self.north).contains(&lat) && (self.west..=self.east).contains(&lon)
+    }
+}
+
+/// `[ingest]` of `site.toml`. See docs/configuration.md for each setting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestSettings {
+    pub max_concurrent_connects: usize,
+    pub connect_timeout: Duration,
+    pub stall_timeout: Duration,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    pub frame_queue_capacity: usize,
+    pub analysis_width: u32,
+    pub analysis_height: u32,
+    pub pipelines_dir: Option<PathBuf>,
+    pub reload_poll: Duration,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            max_concurrent_connects: 32,
+            connect_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(10),
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+            frame_queue_capacity: 256,
+            analysis_width: 640,
+            analysis_height: 640,
+            pipelines_dir: None,
+            reload_poll: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSettings {
+    pub listen: SocketAddr,
+}
+
+/// One camera, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraConfig {
+    pub id: CameraId,
+    pub name: String,
+    /// The stream address, without credentials.
+    pub url: url::Url,
+    pub credentials: Option<Credentials>,
+    pub location: Position,
+    pub address: String,
+    pub district: Option<String>,
+    pub heading_deg: Option<f64>,
+    pub detectors: Vec<String>,
+    pub sampling: Sampling,
+    pub transport: Transport,
+    /// Name of the pipeline template (`pipelines/<name>.pipeline`).
+    pub pipeline: String,
+    pub zones: Vec<Zone>,
+    pub masks: Vec<Vec<[f64; 2]>>,
+    pub calibration: Vec<CalibrationPoint>,
+    /// `file:line` of the camera's table, for messages.
+    pub defined_at: String,
+}
+
+impl CameraConfig {
+    /// Whether two versions of a camera differ in anything but where they are
+    /// written: a config reload restarts only the cameras for which this is false.
+    pub fn same_settings(&self, other: &Self) -> bool {
+        let mut a = self.clone();
+        a.defined_at.clear();
+        let mut b = other.clone();
+        b.defined_at.clear();
+        a == b
+    }
+}
+
+/// User and password for a camera, from the secrets file or the environment.
+#[derive(Clone, PartialEq)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials(redacted)")
+    }
+}
+
+/// What the pipeline decodes and how often a frame goes to analysis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    pub mode: SamplingMode,
+    /// At most one frame per interval leaves the pipeline.
+    pub interval: Duration,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Self {
+            mode: SamplingMode::Keyframes,
+            interval: Duration::from_secs(2),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SamplingMode {
+    /// Delta frames are dropped before the decoder: only keyframes are decoded.
+    Keyframes,
+    /// Every frame is decoded and the interval applied after decoding (the
+    /// approach of NVRs such as Frigate; our baseline).
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    Tcp,
+    Udp,
+    /// UDP first, TCP when UDP gets nothing (rtspsrc's default behaviour).
+    Auto,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Zone {
+    pub name: String,
+    pub kind: String,
+    /// Image polygon in normalised coordinates (0..1, origin top-left).
+    pub polygon: Vec<[f64; 2]>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CalibrationPoint {
+    /// Normalised image coordinates.
+    pub image: [f64; 2],
+    /// `[lat, lon]`.
+    pub map: [f64; 2],
+}
+
+#[cfg(test)]
+mod tests;

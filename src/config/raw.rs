@@ -1,0 +1,225 @@
+//! The files as written: serde structs with spans, unknown keys refused.
+//! Defaults live here as `const fn`s; `validate.rs` turns these into [`super::SiteConfig`].
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// `site.toml`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSiteFile {
+    pub site: RawSite,
+    #[serde(default)]
+    pub ingest: RawIngest,
+    #[serde(default)]
+    pub http: RawHttp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSite {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+    pub bounds: Spanned<RawBounds>,
+    #[serde(default)]
+    pub cameras_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub secrets_file: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBounds {
+    pub south: f64,
+    pub west: f64,
+    pub north: f64,
+    pub east: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIngest {
+    #[serde(default = "default_max_concurrent_connects")]
+    pub max_concurrent_connects: Spanned<u32>,
+    #[serde(default = "default_connect_timeout_s")]
+    pub connect_timeout_s: Spanned<f64>,
+    #[serde(default = "default_stall_timeout_s")]
+    pub stall_timeout_s: Spanned<f64>,
+    #[serde(default = "default_backoff_initial_s")]
+    pub backoff_initial_s: Spanned<f64>,
+    #[serde(default = "default_backoff_max_s")]
+    pub backoff_max_s: Spanned<f64>,
+    #[serde(default = "default_frame_queue_capacity")]
+    pub frame_queue_capacity: Spanned<u32>,
+    #[serde(default = "default_analysis_size")]
+    pub analysis_width: Spanned<u32>,
+    #[serde(default = "default_analysis_size")]
+    pub analysis_height: Spanned<u32>,
+    #[serde(default)]
+    pub pipelines_dir: Option<Spanned<String>>,
+    #[serde(default = "default_reload_poll_s")]
+    pub reload_poll_s: Spanned<f64>,
+}
+
+impl Default for RawIngest {
+    fn default() -> Self {
+        Self {
+            max_concurrent_connects: default_max_concurrent_connects(),
+            connect_timeout_s: default_connect_timeout_s(),
+            stall_timeout_s: default_stall_timeout_s(),
+            backoff_initial_s: default_backoff_initial_s(),
+            backoff_max_s: default_backoff_max_s(),
+            frame_queue_capacity: default_frame_queue_capacity(),
+            analysis_width: default_analysis_size(),
+            analysis_height: default_analysis_size(),
+            pipelines_dir: None,
+            reload_poll_s: default_reload_poll_s(),
+        }
+    }
+}
+
+fn unspanned<T>(value: T) -> Spanned<T> {
+    Spanned::new(0..0, value)
+}
+fn default_max_concurrent_connects() -> Spanned<u32> {
+    unspanned(32)
+}
+fn default_connect_timeout_s() -> Spanned<f64> {
+    unspanned(10.0)
+}
+fn default_stall_timeout_s() -> Spanned<f64> {
+    unspanned(10.0)
+}
+fn default_backoff_initial_s() -> Spanned<f64> {
+    unspanned(1.0)
+}
+fn default_backoff_max_s() -> Spanned<f64> {
+    unspanned(30.0)
+}
+fn default_frame_queue_capacity() -> Spanned<u32> {
+    unspanned(256)
+}
+fn default_analysis_size() -> Spanned<u32> {
+    unspanned(640)
+}
+fn default_reload_poll_s() -> Spanned<f64> {
+    unspanned(5.0)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttp {
+    #[serde(default = "default_listen")]
+    pub listen: Spanned<String>,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+        }
+    }
+}
+
+fn default_listen() -> Spanned<String> {
+    unspanned("127.0.0.1:8080".to_owned())
+}
+
+/// `[defaults]` of `cameras.toml`: what a camera gets when it does not say.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDefaults {
+    #[serde(default)]
+    pub detectors: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub sampling: Option<RawSampling>,
+    #[serde(default)]
+    pub transport: Option<Spanned<String>>,
+    #[serde(default)]
+    pub pipeline: Option<Spanned<String>>,
+}
+
+/// One `[[camera]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCamera {
+    pub id: Spanned<String>,
+    pub name: Spanned<String>,
+    pub url: Spanned<String>,
+    #[serde(default)]
+    pub credentials: Option<Spanned<String>>,
+    pub lat: Spanned<f64>,
+    pub lon: Spanned<f64>,
+    pub address: Spanned<String>,
+    #[serde(default)]
+    pub district: Option<String>,
+    #[serde(default)]
+    pub heading_deg: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub detectors: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub sampling: Option<RawSampling>,
+    #[serde(default)]
+    pub transport: Option<Spanned<String>>,
+    #[serde(default)]
+    pub pipeline: Option<Spanned<String>>,
+    #[serde(default)]
+    pub zone: Vec<RawZone>,
+    #[serde(default)]
+    pub mask: Vec<RawMask>,
+    #[serde(default)]
+    pub calibration: Vec<RawCalibrationPoint>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSampling {
+    #[serde(default)]
+    pub mode: Option<Spanned<String>>,
+    #[serde(default)]
+    pub interval_s: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawZone {
+    pub name: Spanned<String>,
+    pub kind: Spanned<String>,
+    pub polygon: Spanned<Vec<[f64; 2]>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMask {
+    pub polygon: Spanned<Vec<[f64; 2]>>,
+}
+
+/// An image point (normalised 0..1) and where it lies on the map.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCalibrationPoint {
+    pub image: Spanned<[f64; 2]>,
+    pub map: Spanned<[f64; 2]>,
+}
+
+/// `secrets.toml`: `[credentials.<key>] user = "…" password = "…"`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSecretsFile {
+    #[serde(default)]
+    pub credentials: std::collections::BTreeMap<String, RawCredential>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCredential {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RawCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RawCredential(redacted)")
+    }
+}

@@ -1,0 +1,84 @@
+use std::time::{Duration, SystemTime};
+
+use super::CameraId;
+
+/// How the source picture was fitted into the analysis size (scaled, then padded
+/// with borders): enough to map a box in analysis pixels back to source pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Letterbox {
+    pub source_width: u32,
+    pub source_height: u32,
+    /// Analysis pixels per source pixel.
+    pub scale: f32,
+    pub pad_x: u32,
+    pub pad_y: u32,
+}
+
+impl Letterbox {
+    /// The letterbox that fits `source` into `target` keeping the aspect ratio,
+    /// centred, as GStreamer's `videoscale add-borders=true` does.
+    pub fn fit(source: (u32, u32), target: (u32, u32)) -> Self {
+        let (sw, sh) = (source.0.max(1), source.1.max(1));
+        let scale = (target.0 as f32 / sw as f32).min(target.1 as f32 / sh as f32);
+        let scaled_w = (sw as f32 * scale).round() as u32;
+        let scaled_h = (sh as f32 * scale).round() as u32;
+        Self {
+            source_width: sw,
+            source_height: sh,
+            scale,
+            pad_x: target.0.saturating_sub(scaled_w) / 2,
+            pad_y: target.1.saturating_sub(scaled_h) / 2,
+        }
+    }
+
+    /// Maps a point in analysis pixels back to source pixels.
+    pub fn to_source(&self, x: f32, y: f32) -> (f32, f32) {
+        (
+            ((x - self.pad_x as f32) / self.scale).clamp(0.0, self.source_width as f32),
+            ((y - self.pad_y as f32) / self.scale).clamp(0.0, self.source_height as f32),
+        )
+    }
+}
+
+/// One sampled frame: decoded, scaled and converted to packed RGB at the analysis
+/// size inside the GStreamer pipeline. The pixels stay in the GStreamer buffer
+/// (reference counted, never copied on the way out of ingest).
+#[derive(Clone, Debug)]
+pub struct Frame {
+    pub camera: CameraId,
+    /// Per-camera sequence number of sampled frames, from 0 at each (re)connection.
+    pub seq: u64,
+    /// Stream time of the frame (presentation timestamp).
+    pub pts: Option<Duration>,
+    /// Wall-clock time the frame left the pipeline.
+    pub captured_at: SystemTime,
+    pub width: u32,
+    pub height: u32,
+    /// Bytes per row of `buffer` (GStreamer pads rows to 4 bytes).
+    pub stride: usize,
+    pub letterbox: Letterbox,
+    /// From the unit entering the decoder to the frame leaving the pipeline.
+    pub decode_latency: Option<Duration>,
+    pub buffer: gstreamer::Buffer,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn letterbox_of_a_wide_picture_pads_top_and_bottom() {
+        let lb = Letterbox::fit((640, 360), (640, 640));
+        assert_eq!((lb.pad_x, lb.pad_y), (0, 140));
+        assert_eq!(lb.to_source(320.0, 140.0 + 180.0), (320.0, 180.0));
+    }
+
+    #[test]
+    fn letterbox_of_a_tall_picture_pads_left_and_right() {
+        let lb = Letterbox::fit((360, 720), (640, 640));
+        assert_eq!(lb.pad_y, 0);
+        assert_eq!(lb.pad_x, 160);
+        let (x, y) = lb.to_source(160.0, 640.0);
+        assert!((x - 0.0).abs() < 0.01 && (y - 720.0).abs() < 0.01);
+    }
+}

@@ -1,0 +1,223 @@
+//! Pipeline templates (`pipelines/*.pipeline`) → a configured `gst::Pipeline`.
+//!
+//! Templates are parsed with `gst::parse::launch`; every per-camera value is set
+//! on elements found by name, never spliced into the description.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+use super::error::IngestError;
+use crate::config::{CameraConfig, SamplingMode, Transport};
+
+/// The templates compiled into the binary (the files in `pipelines/`).
+const BUILTIN: &[(&str, &str)] = &[
+    ("rtsp-h264", include_str!("../../pipelines/rtsp-h264.pipeline")),
+    ("rtsp-h265", include_str!("../../pipelines/rtsp-h265.pipeline")),
+    ("file-h264", include_str!("../../pipelines/file-h264.pipeline")),
+    ("file-any", include_str!("../../pipelines/file-any.pipeline")),
+];
+
+/// The set of pipeline descriptions by name.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    by_name: BTreeMap<String, String>,
+}
+
+impl Templates {
+    /// The built-in templates, overridden or extended by `*.pipeline` files in `dir`.
+    pub fn load(dir: Option<&Path>) -> Result<Self, IngestError> {
+        let mut by_name: BTreeMap<String, String> = BUILTIN
+            .iter()
+            .map(|(name, text)| ((*name).to_owned(), strip_comments(text)))
+            .collect();
+        if let Some(dir) = dir {
+            let entries = std::fs::read_dir(dir).map_err(|source| IngestError::TemplatesDir {
+                dir: dir.to_path_buf(),
+                source,
+            })?;
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "pipeline")
+                    && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+                {
+                    let text = std::fs::read_to_string(&path).map_err(|source| {
+                        IngestError::TemplatesDir {
+                            dir: dir.to_path_buf(),
+                            source,
+                        }
+                    })?;
+                    by_name.insert(stem.to_owned(), strip_comments(&text));
+                }
+            }
+        }
+        Ok(Self { by_name })
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.by_name.keys().cloned().collect()
+    }
+
+    pub fn get(&self, name: &str) -> Result<&str, IngestError> {
+        self.by_name
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| IngestError::UnknownTemplate(name.to_owned()))
+    }
+
+    /// Parses every template once and checks the named elements exist: used by
+    /// `sitcenter validate` and at start-up, before any camera connects.
+    pub fn check_all(&self) -> Vec<IngestError> {
+        self.by_name
+            .keys()
+            .filter_map(|name| {
+                let p = Params {
+                    width: 64,
+                    height: 64,
+                    live: true,
+                };
+                parse(self, name, &p).err()
+            })
+            .collect()
+    }
+}
+
+fn strip_comments(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Per-node parameters of a pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct Params {
+    pub width: u32,
+    pub height: u32,
+    /// Live sources drop at the appsink when the consumer lags; replay blocks instead.
+    pub live: bool,
+}
+
+/// The parts of a built pipeline the supervisor needs.
+pub struct Built {
+    pub pipeline: gst::Pipeline,
+    pub src: gst::Element,
+    pub gate: Option<gst::Element>,
+    pub sampler: gst::Element,
+    pub appsink: gst_app::AppSink,
+}
+
+fn element(
+    pipeline: &gst::Pipeline,
+    template: &str,
+    name: &'static str,
+) -> Result<gst::Element, IngestError> {
+    pipeline
+        .by_name(name)
+        .ok_or_else(|| IngestError::MissingElement {
+            template: template.to_owned(),
+            element: name,
+        })
+}
+
+fn parse(templates: &Templates, name: &str, params: &Params) -> Result<Built, IngestError> {
+    let text = templates.get(name)?;
+    let parsed = gst::parse::launch(text).map_err(|e| IngestError::TemplateParse {
+        template: name.to_owned(),
+        message: e.to_string(),
+    })?;
+    let pipeline = parsed
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| IngestError::TemplateParse {
+            template: name.to_owned(),
+            message: "the description is a single element, not a pipeline".to_owned(),
+        })?;
+    let src = element(&pipeline, name, "src")?;
+    let gate = pipeline.by_name("gate");
+    let sampler = element(&pipeline, name, "sampler")?;
+    let caps = element(&pipeline, name, "caps")?;
+    let frames = element(&pipeline, name, "frames")?;
+    let appsink = frames
+        .clone()
+        .downcast::<gst_app::AppSink>()
+        .map_err(|e| IngestError::WrongElement {
+            template: name.to_owned(),
+            element: "frames",
+            found: e.type_().name().to_owned(),
+            expected: "appsink",
+        })?;
+    caps.set_property(
+        "caps",
+        gst::Caps::builder("video/x-raw")
+            .field("format", "RGB")
+            .field("width", params.width as i32)
+            .field("height", params.height as i32)
+            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+            .build(),
+    );
+    // A small appsink queue as a safety net only: frames are dropped where we
+    // count them, in the FrameQueue. Replay must not lose frames: it blocks.
+    appsink.set_max_buffers(2);
+    appsink.set_drop(params.live);
+    appsink.set_sync(false);
+    Ok(Built {
+        pipeline,
+        src,
+        gate,
+        sampler,
+        appsink,
+    })
+}
+
+/// Builds the pipeline of one camera: template parsed, elements configured.
+pub fn build(
+    templates: &Templates,
+    camera: &CameraConfig,
+    params: &Params,
+    connect_timeout: std::time::Duration,
+) -> Result<Built, IngestError> {
+    let built = parse(templates, &camera.pipeline, params)?;
+    let src = &built.src;
+    let location = if camera.url.scheme() == "file" {
+        camera
+            .url
+            .to_file_path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|()| camera.url.path().to_owned())
+    } else {
+        camera.url.as_str().to_owned()
+    };
+    src.set_property("location", location);
+    if src.has_property("protocols") {
+        let protocols = match camera.transport {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::Auto => "udp+tcp",
+        };
+        src.set_property_from_str("protocols", protocols);
+        let timeout_us = connect_timeout.as_micros().min(u64::MAX as u128) as u64;
+        src.set_property("tcp-timeout", timeout_us);
+        src.set_property("timeout", timeout_us);
+        // Analysis needs no smoothing of arrival jitter beyond a few frames.
+        src.set_property("latency", 200u32);
+        if let Some(credentials) = &camera.credentials {
+            src.set_property("user-id", &credentials.user);
+            src.set_property("user-pw", &credentials.password);
+        }
+    }
+    match (camera.sampling.mode, &built.gate) {
+        (SamplingMode::Keyframes, Some(gate)) => {
+            gate.set_property_from_str("drop-buffer-flags", "delta-unit");
+        }
+        (SamplingMode::Keyframes, None) => {
+            return Err(IngestError::NoKeyframeGate {
+                template: camera.pipeline.clone(),
+            });
+        }
+        (SamplingMode::All, _) => {}
+    }
+    Ok(built)
+}

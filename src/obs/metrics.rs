@@ -1,0 +1,208 @@
+use parking_lot::Mutex;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::domain::CameraId;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CameraLabel {
+    camera: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DropLabels {
+    camera: String,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: &'static str,
+}
+
+/// Every metric of the process. Per-camera series exist only on the few
+/// counters that need them (16,000 cameras × labels is the cardinality budget).
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    frames_received: Family<CameraLabel, Counter>,
+    frames_decoded: Family<CameraLabel, Counter>,
+    frames_dropped: Family<DropLabels, Counter>,
+    reconnects: Family<CameraLabel, Counter>,
+    cameras: Family<StateLabel, Gauge>,
+    pub frame_queue_depth: Gauge,
+    pub frame_queue_capacity: Gauge,
+    pub decode_latency_seconds: Histogram,
+    pub frames_consumed: Counter,
+}
+
+/// The per-camera handles, looked up once when a camera starts (never per frame).
+#[derive(Clone)]
+pub struct CameraMetrics {
+    pub frames_received: Counter,
+    pub frames_decoded: Counter,
+    pub frames_dropped_queue_full: Counter,
+    pub reconnects: Counter,
+}
+
+/// Drop reason label: the FrameQueue was full and evicted this camera's oldest frame.
+pub const DROP_QUEUE_FULL: &str = "queue_full";
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("sitcenter");
+        let frames_received = Family::<CameraLabel, Counter>::default();
+        registry.register(
+            "frames_received",
+            "Encoded frames (access units) received from each camera",
+            frames_received.clone(),
+        );
+        let frames_decoded = Family::<CameraLabel, Counter>::default();
+        registry.register(
+            "frames_decoded",
+            "Sampled frames decoded and handed to analysis, per camera",
+            frames_decoded.clone(),
+        );
+        let frames_dropped = Family::<DropLabels, Counter>::default();
+        registry.register(
+            "frames_dropped",
+            "Sampled frames dropped before analysis, per camera and reason",
+            frames_dropped.clone(),
+        );
+        let reconnects = Family::<CameraLabel, Counter>::default();
+        registry.register(
+            "camera_reconnects",
+            "Reconnection attempts per camera",
+            reconnects.clone(),
+        );
+        let cameras = Family::<StateLabel, Gauge>::default();
+        registry.register("cameras", "Cameras by supervisor state", cameras.clone());
+        for state in crate::ingest::State::ALL {
+            cameras
+                .get_or_create(&StateLabel {
+                    state: state.as_str(),
+                })
+                .set(0);
+        }
+        let frame_queue_depth = Gauge::default();
+        registry.register(
+            "frame_queue_depth",
+            "Frames waiting in the FrameQueue",
+            frame_queue_depth.clone(),
+        );
+        let frame_queue_capacity = Gauge::default();
+        registry.register(
+            "frame_queue_capacity",
+            "Capacity of the FrameQueue",
+            frame_queue_capacity.clone(),
+        );
+        let decode_latency_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register(
+            "decode_latency_seconds",
+            "Time from a sampled unit entering the decoder to its frame leaving the pipeline",
+            decode_latency_seconds.clone(),
+        );
+        let frames_consumed = Counter::default();
+        registry.register(
+            "frames_consumed",
+            "Frames taken from the FrameQueue by analysis",
+            frames_consumed.clone(),
+        );
+        Self {
+            registry: Mutex::new(registry),
+            frames_received,
+            frames_decoded,
+            frames_dropped,
+            reconnects,
+            cameras,
+            frame_queue_depth,
+            frame_queue_capacity,
+            decode_latency_seconds,
+            frames_consumed,
+        }
+    }
+
+    pub fn camera(&self, id: &CameraId) -> CameraMetrics {
+        let label = CameraLabel {
+            camera: id.to_string(),
+        };
+        CameraMetrics {
+            frames_received: self.frames_received.get_or_create(&label).clone(),
+            frames_decoded: self.frames_decoded.get_or_create(&label).clone(),
+            frames_dropped_queue_full: self
+                .frames_dropped
+                .get_or_create(&DropLabels {
+                    camera: id.to_string(),
+                    reason: DROP_QUEUE_FULL,
+                })
+                .clone(),
+            reconnects: self.reconnects.get_or_create(&label).clone(),
+        }
+    }
+
+    /// Counts a frame of `camera` evicted from the FrameQueue.
+    pub fn frame_dropped(&self, camera: &CameraId, reason: &'static str) {
+        self.frames_dropped
+            .get_or_create(&DropLabels {
+                camera: camera.to_string(),
+                reason,
+            })
+            .inc();
+    }
+
+    /// Forgets a removed camera's series, so that removed cameras cost nothing.
+    pub fn remove_camera(&self, id: &CameraId) {
+        let label = CameraLabel {
+            camera: id.to_string(),
+        };
+        self.frames_received.remove(&label);
+        self.frames_decoded.remove(&label);
+        self.reconnects.remove(&label);
+        self.frames_dropped.remove(&DropLabels {
+            camera: id.to_string(),
+            reason: DROP_QUEUE_FULL,
+        });
+    }
+
+    pub fn camera_state_changed(
+        &self,
+        from: Option<crate::ingest::State>,
+        to: Option<crate::ingest::State>,
+    ) {
+        if from == to {
+            return;
+        }
+        if let Some(from) = from {
+            self.cameras
+                .get_or_create(&StateLabel {
+                    state: from.as_str(),
+                })
+                .dec();
+        }
+        if let Some(to) = to {
+            self.cameras
+                .get_or_create(&StateLabel { state: to.as_str() })
+                .inc();
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.lock();
+        // Writing into a String cannot fail.
+        if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,6 @@
+//! Observability: metric names and registration (Prometheus text format at
+//! `/metrics`), kept in one place so that names and label sets stay consistent.
+
+mod metrics;
+
+pub use metrics::{CameraMetrics, DROP_QUEUE_FULL, Metrics};

@@ -1,0 +1,11 @@
+//! The operator UI: one embedded page (no build step, works offline) that shows
+//! the site's cameras on a map drawn from their coordinates, their supervisor
+//! states and reasons, counters, and the latest sampled frame of each.
+//! [`Previews`] keeps that latest frame per camera.
+
+mod preview;
+
+pub use preview::{PreviewError, Previews, encode_jpeg};
+
+/// The page served at `/`.
+pub const INDEX_HTML: &str = include_str!("index.html");
