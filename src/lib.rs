@@ -9,6 +9,7 @@
 //! - [`api`]: HTTP: `/metrics`, health, camera status and snapshots (axum).
 //! - [`web`]: the operator UI served by the API.
 //! - [`qa`]: replay of recorded footage through the same pipeline.
+//! - [`sim`]: simulated RTSP cameras over `test-media/` (`sitcenter rtsp-sim`).
 
 pub mod api;
 pub mod app;

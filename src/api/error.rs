@@ -19,6 +19,10 @@ impl IntoResponse for ApiError {
             ApiError::UnknownCamera(_) | ApiError::NoFrameYet(_) => StatusCode::NOT_FOUND,
             ApiError::Snapshot(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        (status, Json(serde_json::json!({ "error": self.to_string() }))).into_response()
+        (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response()
     }
 }

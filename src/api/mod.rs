@@ -105,7 +105,9 @@ async fn index() -> axum::response::Html<&'static str> {
     axum::response::Html(crate::web::INDEX_HTML)
 }
 
-async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl axum::response::IntoResponse {
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -119,7 +121,9 @@ async fn site(axum::extract::State(state): axum::extract::State<AppState>) -> ax
     axum::Json(state.site.as_ref().clone())
 }
 
-async fn reload(axum::extract::State(state): axum::extract::State<AppState>) -> axum::http::StatusCode {
+async fn reload(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::http::StatusCode {
     state.reload_now.notify_one();
     axum::http::StatusCode::ACCEPTED
 }

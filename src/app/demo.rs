@@ -29,14 +29,20 @@ pub struct DemoArgs {
 
 /// What the simulator must serve for the cameras of `site`: the port and the
 /// highest index used per mount kind (`/cam/7`, `/flaky/1`, …).
-pub(crate) fn sim_config_for(site: &SiteConfig, media: Vec<PathBuf>) -> Result<SimConfig, ConfigErrors> {
+pub(crate) fn sim_config_for(
+    site: &SiteConfig,
+    media: Vec<PathBuf>,
+) -> Result<SimConfig, ConfigErrors> {
     let mut ports = BTreeMap::new();
     let mut highest: BTreeMap<String, usize> = BTreeMap::new();
     for camera in &site.cameras {
         let url = &camera.url;
         let mut parts = url.path().trim_start_matches('/').split('/');
         let kind = parts.next().unwrap_or_default().to_owned();
-        let index = parts.next().and_then(|i| i.parse::<usize>().ok()).unwrap_or(0);
+        let index = parts
+            .next()
+            .and_then(|i| i.parse::<usize>().ok())
+            .unwrap_or(0);
         let entry = highest.entry(kind).or_default();
         *entry = (*entry).max(index);
         ports.insert(url.port().unwrap_or(554), camera.id.clone());

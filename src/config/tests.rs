@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use super::*;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("camera-configs").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("camera-configs")
+        .join(name)
 }
 
 /// (line, camera, field) of every error, for compact assertions.
@@ -23,15 +25,24 @@ fn the_demo_site_is_valid_and_has_a_few_hundred_cameras_in_astana() {
     assert!(site.cameras.len() >= 200, "{} cameras", site.cameras.len());
     assert_eq!(site.city.as_deref(), Some("Astana"));
     for camera in &site.cameras {
-        assert!(site.bounds.contains(camera.location.lat, camera.location.lon));
+        assert!(
+            site.bounds
+                .contains(camera.location.lat, camera.location.lon)
+        );
     }
     let secure = site
         .cameras
         .iter()
         .find(|c| c.url.path().starts_with("/secure/"))
         .expect("a camera with credentials");
-    assert_eq!(secure.credentials.as_ref().map(|c| c.user.as_str()), Some("sim"));
-    assert!(!format!("{secure:?}").contains("sim-secret"), "credentials leak in Debug");
+    assert_eq!(
+        secure.credentials.as_ref().map(|c| c.user.as_str()),
+        Some("sim")
+    );
+    assert!(
+        !format!("{secure:?}").contains("sim-secret"),
+        "credentials leak in Debug"
+    );
     let yard = site
         .cameras
         .iter()
@@ -60,7 +71,10 @@ fn every_camera_error_is_reported_at_once_with_line_camera_and_field() {
     assert!(text.contains("cameras.toml:29:6: camera `cam-a`: `id`: duplicate camera id (first defined at line 12)"), "{text}");
     assert!(text.contains("self-intersection"), "{text}");
     assert!(text.contains("unknown field `colour`"), "{text}");
-    assert!(!text.contains("hunter2"), "a password from a URL was printed: {text}");
+    assert!(
+        !text.contains("hunter2"),
+        "a password from a URL was printed: {text}"
+    );
 }
 
 #[test]
@@ -75,7 +89,11 @@ fn a_syntax_error_names_the_file_line_and_column() {
 #[test]
 fn site_settings_errors_are_all_reported_without_cascading() {
     let errors = load_site(&fixture("invalid/bad-site")).expect_err("broken site");
-    let fields: Vec<_> = errors.0.iter().map(|e| (e.line, e.field.as_deref())).collect();
+    let fields: Vec<_> = errors
+        .0
+        .iter()
+        .map(|e| (e.line, e.field.as_deref()))
+        .collect();
     assert_eq!(
         fields,
         [
@@ -120,7 +138,12 @@ fn defaults_apply_and_credentials_come_from_the_environment() {
     write_site(dir.path(), ONE_CAMERA);
     // Unique variable name: tests run in parallel processes, but keep it unique anyway.
     let errors = load_site(dir.path()).expect_err("no credential yet");
-    assert!(errors.to_string().contains("SITCENTER_CREDENTIALS_ENV_ONLY"), "{errors}");
+    assert!(
+        errors
+            .to_string()
+            .contains("SITCENTER_CREDENTIALS_ENV_ONLY"),
+        "{errors}"
+    );
     // SAFETY-free: nextest runs each test in its own process.
     // (std::env::set_var is unsafe in edition 2024; unsafe code is forbidden here.)
     let site = {
@@ -148,7 +171,10 @@ fn a_changed_camera_differs_only_when_its_settings_do() {
     let moved = load_site(dir.path()).expect("valid").cameras.remove(0);
     assert_ne!(a.defined_at, moved.defined_at);
     assert!(a.same_settings(&moved));
-    write_site(dir.path(), &cameras.replace("interval_s = 1.0", "interval_s = 3.0"));
+    write_site(
+        dir.path(),
+        &cameras.replace("interval_s = 1.0", "interval_s = 3.0"),
+    );
     let changed = load_site(dir.path()).expect("valid").cameras.remove(0);
     assert!(!a.same_settings(&changed));
 }

@@ -11,9 +11,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::error::{Collector, ConfigError, ConfigErrors};
-use super::raw::{
-    RawCamera, RawDefaults, RawIngest, RawSampling, RawSecretsFile, RawSiteFile,
-};
+use super::raw::{RawCamera, RawDefaults, RawIngest, RawSampling, RawSecretsFile, RawSiteFile};
 use super::{
     Bounds, CalibrationPoint, CameraConfig, Credentials, HttpSettings, IngestSettings,
     KNOWN_DETECTORS, Sampling, SamplingMode, SiteConfig, Transport, ZONE_KINDS, Zone,
@@ -47,7 +45,12 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
 
     let name = raw.site.name.get_ref().trim().to_owned();
     if name.is_empty() {
-        collector.push(Some(raw.site.name.span()), None, Some("site.name"), "is empty");
+        collector.push(
+            Some(raw.site.name.span()),
+            None,
+            Some("site.name"),
+            "is empty",
+        );
     }
     let bounds_raw = raw.site.bounds.get_ref();
     let bounds = Bounds {
@@ -137,7 +140,12 @@ pub(super) fn reload_cameras(site: &SiteConfig) -> Result<Vec<CameraConfig>, Con
         Some(path) => load_secrets(path)?,
         None => RawSecretsFile::default(),
     };
-    load_cameras(&site.cameras_file, Some(&site.bounds), &secrets, &site.ingest)
+    load_cameras(
+        &site.cameras_file,
+        Some(&site.bounds),
+        &secrets,
+        &site.ingest,
+    )
 }
 
 fn read(path: &Path) -> Result<String, ConfigErrors> {
@@ -186,11 +194,8 @@ fn ingest_settings(raw: &RawIngest, dir: &Path, c: &mut Collector<'_>) -> Ingest
         stall_timeout: seconds(&raw.stall_timeout_s, "ingest.stall_timeout_s", 0.1, c),
         backoff_initial: seconds(&raw.backoff_initial_s, "ingest.backoff_initial_s", 0.01, c),
         backoff_max: seconds(&raw.backoff_max_s, "ingest.backoff_max_s", 0.01, c),
-        frame_queue_capacity: positive(
-            &raw.frame_queue_capacity,
-            "ingest.frame_queue_capacity",
-            c,
-        ) as usize,
+        frame_queue_capacity: positive(&raw.frame_queue_capacity, "ingest.frame_queue_capacity", c)
+            as usize,
         analysis_width: positive(&raw.analysis_width, "ingest.analysis_width", c),
         analysis_height: positive(&raw.analysis_height, "ingest.analysis_height", c),
         pipelines_dir: raw.pipelines_dir.as_ref().map(|d| dir.join(d.get_ref())),
@@ -317,10 +322,12 @@ fn camera_id_hint(value: &DeValue<'_>) -> Option<String> {
     let DeValue::Table(table) = value else {
         return None;
     };
-    table.iter().find_map(|(k, v)| match (k.get_ref().as_ref(), v.get_ref()) {
-        ("id", DeValue::String(s)) => Some(s.to_string()),
-        _ => None,
-    })
+    table
+        .iter()
+        .find_map(|(k, v)| match (k.get_ref().as_ref(), v.get_ref()) {
+            ("id", DeValue::String(s)) => Some(s.to_string()),
+            _ => None,
+        })
 }
 
 /// `[defaults]`, checked once and resolved to the values cameras inherit.
@@ -331,7 +338,11 @@ struct Defaults {
     pipeline: Option<String>,
 }
 
-fn check_defaults(raw: &RawDefaults, known_pipelines: &[String], c: &mut Collector<'_>) -> Defaults {
+fn check_defaults(
+    raw: &RawDefaults,
+    known_pipelines: &[String],
+    c: &mut Collector<'_>,
+) -> Defaults {
     Defaults {
         detectors: raw
             .detectors
@@ -341,10 +352,9 @@ fn check_defaults(raw: &RawDefaults, known_pipelines: &[String], c: &mut Collect
         sampling: raw.sampling.as_ref().map_or_else(Sampling::default, |s| {
             check_sampling(s, Sampling::default(), None, "defaults.sampling", c)
         }),
-        transport: raw
-            .transport
-            .as_ref()
-            .map_or(Transport::Tcp, |t| check_transport(t, None, "defaults.transport", c)),
+        transport: raw.transport.as_ref().map_or(Transport::Tcp, |t| {
+            check_transport(t, None, "defaults.transport", c)
+        }),
         pipeline: raw
             .pipeline
             .as_ref()
@@ -490,7 +500,10 @@ impl CameraCheck<'_, '_> {
             self.err(raw.name.span(), "name", "is empty");
         }
         let url = self.check_url(&raw.url);
-        let credentials = raw.credentials.as_ref().and_then(|key| self.credentials(key));
+        let credentials = raw
+            .credentials
+            .as_ref()
+            .and_then(|key| self.credentials(key));
         let (lat, lon) = (*raw.lat.get_ref(), *raw.lon.get_ref());
         if let Some(b) = self.bounds
             && !b.contains(lat, lon)
@@ -507,7 +520,11 @@ impl CameraCheck<'_, '_> {
         if let Some(heading) = &raw.heading_deg {
             let h = *heading.get_ref();
             if !(0.0..360.0).contains(&h) {
-                self.err(heading.span(), "heading_deg", format!("must be in [0, 360), got {h}"));
+                self.err(
+                    heading.span(),
+                    "heading_deg",
+                    format!("must be in [0, 360), got {h}"),
+                );
             }
         }
         let detectors = match &raw.detectors {
@@ -523,7 +540,9 @@ impl CameraCheck<'_, '_> {
             None => self.defaults.transport,
         };
         let pipeline = match (&raw.pipeline, &self.defaults.pipeline) {
-            (Some(p), _) => check_pipeline(p, self.known_pipelines, Some(self.id), "pipeline", self.c),
+            (Some(p), _) => {
+                check_pipeline(p, self.known_pipelines, Some(self.id), "pipeline", self.c)
+            }
             (None, Some(p)) => p.clone(),
             (None, None) => default_pipeline(&url),
         };
@@ -590,7 +609,10 @@ impl CameraCheck<'_, '_> {
             self.err(
                 raw.span(),
                 "url",
-                format!("scheme `{}` is not supported (expected rtsp, rtsps, rtspt or file)", url.scheme()),
+                format!(
+                    "scheme `{}` is not supported (expected rtsp, rtsps, rtspt or file)",
+                    url.scheme()
+                ),
             );
             return None;
         }
@@ -651,7 +673,11 @@ impl CameraCheck<'_, '_> {
     fn check_polygon(&mut self, raw: &Spanned<Vec<[f64; 2]>>, field: &str) {
         let points = raw.get_ref();
         if points.len() < 3 {
-            self.err(raw.span(), field, format!("needs at least 3 points, got {}", points.len()));
+            self.err(
+                raw.span(),
+                field,
+                format!("needs at least 3 points, got {}", points.len()),
+            );
             return;
         }
         if let Some(p) = points
@@ -661,7 +687,10 @@ impl CameraCheck<'_, '_> {
             self.err(
                 raw.span(),
                 field,
-                format!("point [{}, {}] is outside the image (coordinates are normalised 0..1)", p[0], p[1]),
+                format!(
+                    "point [{}, {}] is outside the image (coordinates are normalised 0..1)",
+                    p[0], p[1]
+                ),
             );
             return;
         }
@@ -678,7 +707,14 @@ impl CameraCheck<'_, '_> {
         }
         if raw.calibration.len() < 4 {
             let span = raw.calibration[0].image.span();
-            self.err(span, "calibration", format!("needs at least 4 image↔map pairs, got {}", raw.calibration.len()));
+            self.err(
+                span,
+                "calibration",
+                format!(
+                    "needs at least 4 image↔map pairs, got {}",
+                    raw.calibration.len()
+                ),
+            );
         }
         raw.calibration
             .iter()
@@ -686,10 +722,18 @@ impl CameraCheck<'_, '_> {
                 let image = *p.image.get_ref();
                 let map = *p.map.get_ref();
                 if !(0.0..=1.0).contains(&image[0]) || !(0.0..=1.0).contains(&image[1]) {
-                    self.err(p.image.span(), "calibration.image", "image points are normalised 0..1");
+                    self.err(
+                        p.image.span(),
+                        "calibration.image",
+                        "image points are normalised 0..1",
+                    );
                 }
                 if self.bounds.is_some_and(|b| !b.contains(map[0], map[1])) {
-                    self.err(p.map.span(), "calibration.map", "map point lies outside the site");
+                    self.err(
+                        p.map.span(),
+                        "calibration.map",
+                        "map point lies outside the site",
+                    );
                 }
                 CalibrationPoint { image, map }
             })
@@ -703,4 +747,3 @@ fn default_pipeline(url: &Option<url::Url>) -> String {
         _ => "rtsp-h264".to_owned(),
     }
 }
-

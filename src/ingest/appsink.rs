@@ -96,12 +96,7 @@ impl InFlight {
 }
 
 /// Installs the counters, the sampling gate and the appsink callbacks.
-pub(super) fn install(
-    built: &Built,
-    camera: &CameraConfig,
-    analysis_size: (u32, u32),
-    taps: Taps,
-) {
+pub(super) fn install(built: &Built, camera: &CameraConfig, analysis_size: (u32, u32), taps: Taps) {
     let taps = Arc::new(taps);
     let in_flight = Arc::new(InFlight::default());
     let gate = Arc::new(IntervalGate::new(camera.sampling.interval));
@@ -154,10 +149,7 @@ pub(super) fn install(
         });
     }
     if camera.sampling.mode == SamplingMode::All
-        && let Some(pad) = built
-            .gate
-            .as_ref()
-            .and_then(|g| g.static_pad("src"))
+        && let Some(pad) = built.gate.as_ref().and_then(|g| g.static_pad("src"))
     {
         let in_flight = in_flight.clone();
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {

@@ -44,10 +44,15 @@ mod tests {
     fn delays_grow_exponentially_within_jitter_and_never_pass_the_cap() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
-        let delays: Vec<f64> = (0..10).map(|_| b.next_delay(&mut rng).as_secs_f64()).collect();
+        let delays: Vec<f64> = (0..10)
+            .map(|_| b.next_delay(&mut rng).as_secs_f64())
+            .collect();
         for (i, d) in delays.iter().enumerate() {
             let nominal = (2f64.powi(i as i32)).min(30.0);
-            assert!(*d >= nominal * 0.5 && *d <= nominal, "attempt {i}: {d} vs {nominal}");
+            assert!(
+                *d >= nominal * 0.5 && *d <= nominal,
+                "attempt {i}: {d} vs {nominal}"
+            );
         }
     }
 
@@ -70,6 +75,10 @@ mod tests {
             let mut b = Backoff::new(Duration::from_secs(8), Duration::from_secs(8));
             distinct.insert(b.next_delay(&mut rng).as_millis());
         }
-        assert!(distinct.len() > 50, "only {} distinct delays", distinct.len());
+        assert!(
+            distinct.len() > 50,
+            "only {} distinct delays",
+            distinct.len()
+        );
     }
 }

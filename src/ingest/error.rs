@@ -16,15 +16,22 @@ pub enum IngestError {
     #[error("pipeline template `{template}` does not parse: {message}")]
     TemplateParse { template: String, message: String },
     #[error("pipeline template `{template}` has no element named `{element}`")]
-    MissingElement { template: String, element: &'static str },
-    #[error("pipeline template `{template}`: element `{element}` is a {found}, expected {expected}")]
+    MissingElement {
+        template: String,
+        element: &'static str,
+    },
+    #[error(
+        "pipeline template `{template}`: element `{element}` is a {found}, expected {expected}"
+    )]
     WrongElement {
         template: String,
         element: &'static str,
         found: String,
         expected: &'static str,
     },
-    #[error("pipeline template `{template}` cannot sample keyframes: it has no `gate` element before the decoder")]
+    #[error(
+        "pipeline template `{template}` cannot sample keyframes: it has no `gate` element before the decoder"
+    )]
     NoKeyframeGate { template: String },
     #[error("replay of {file} failed in {element}: {message}")]
     Replay {

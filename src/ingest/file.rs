@@ -81,7 +81,10 @@ fn play_to_end(pipeline: &gst::Pipeline, file: &str) -> Result<(), IngestError> 
             gst::MessageView::Error(e) => {
                 return Err(IngestError::Replay {
                     file: file.to_owned(),
-                    element: e.src().map(|s| s.path_string().to_string()).unwrap_or_default(),
+                    element: e
+                        .src()
+                        .map(|s| s.path_string().to_string())
+                        .unwrap_or_default(),
                     message: match e.debug() {
                         Some(debug) => format!("{} ({debug})", e.error()),
                         None => e.error().to_string(),

@@ -15,10 +15,22 @@ use crate::config::{CameraConfig, SamplingMode, Transport};
 
 /// The templates compiled into the binary (the files in `pipelines/`).
 const BUILTIN: &[(&str, &str)] = &[
-    ("rtsp-h264", include_str!("../../pipelines/rtsp-h264.pipeline")),
-    ("rtsp-h265", include_str!("../../pipelines/rtsp-h265.pipeline")),
-    ("file-h264", include_str!("../../pipelines/file-h264.pipeline")),
-    ("file-any", include_str!("../../pipelines/file-any.pipeline")),
+    (
+        "rtsp-h264",
+        include_str!("../../pipelines/rtsp-h264.pipeline"),
+    ),
+    (
+        "rtsp-h265",
+        include_str!("../../pipelines/rtsp-h265.pipeline"),
+    ),
+    (
+        "file-h264",
+        include_str!("../../pipelines/file-h264.pipeline"),
+    ),
+    (
+        "file-any",
+        include_str!("../../pipelines/file-any.pipeline"),
+    ),
 ];
 
 /// The set of pipeline descriptions by name.
@@ -140,15 +152,16 @@ fn parse(templates: &Templates, name: &str, params: &Params) -> Result<Built, In
     let sampler = element(&pipeline, name, "sampler")?;
     let caps = element(&pipeline, name, "caps")?;
     let frames = element(&pipeline, name, "frames")?;
-    let appsink = frames
-        .clone()
-        .downcast::<gst_app::AppSink>()
-        .map_err(|e| IngestError::WrongElement {
-            template: name.to_owned(),
-            element: "frames",
-            found: e.type_().name().to_owned(),
-            expected: "appsink",
-        })?;
+    let appsink =
+        frames
+            .clone()
+            .downcast::<gst_app::AppSink>()
+            .map_err(|e| IngestError::WrongElement {
+                template: name.to_owned(),
+                element: "frames",
+                found: e.type_().name().to_owned(),
+                expected: "appsink",
+            })?;
     caps.set_property(
         "caps",
         gst::Caps::builder("video/x-raw")

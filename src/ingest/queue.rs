@@ -193,7 +193,10 @@ mod tests {
             let batch = q.pop_batch(1, Duration::from_secs(30)).expect("open");
             seen.extend(batch.into_iter().map(|f| f.seq));
         }
-        assert!(producer.join().expect("producer"), "second frame was not queued");
+        assert!(
+            producer.join().expect("producer"),
+            "second frame was not queued"
+        );
         assert_eq!(seen, [0, 1], "nothing lost, order kept");
     }
 

@@ -88,7 +88,9 @@ impl std::fmt::Display for Reason {
             Reason::ConnectionFailed(d) => write!(f, "connection failed: {d}"),
             Reason::ConnectionLost(d) => write!(f, "connection lost: {d}"),
             Reason::ConnectTimeout => f.write_str("no frame within the connect timeout"),
-            Reason::Unauthorized => f.write_str("unauthorized: the camera refused our credentials (RTSP 401)"),
+            Reason::Unauthorized => {
+                f.write_str("unauthorized: the camera refused our credentials (RTSP 401)")
+            }
             Reason::NotFound => f.write_str("stream not found on the camera (RTSP 404)"),
             Reason::EndOfStream => f.write_str("end of stream"),
             Reason::NoData { seconds } => write!(f, "stalled: no data for {seconds} s"),

@@ -18,18 +18,21 @@ use gstreamer::prelude::*;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
+use super::Shared;
 use super::appsink::{self, Taps};
 use super::backoff::Backoff;
 use super::pipeline::{self, Built};
 use super::status::{CameraStatus, Reason, State, now_ms};
-use super::Shared;
 use crate::config::CameraConfig;
 use crate::obs::CameraMetrics;
 
 enum Outcome {
     Cancelled,
     /// Try again after a backoff; `streamed` says whether frames had flowed.
-    Retry { reason: Reason, streamed: bool },
+    Retry {
+        reason: Reason,
+        streamed: bool,
+    },
     /// Retrying will not help.
     Fatal(Reason),
 }
@@ -69,7 +72,10 @@ impl CameraSupervisor {
         let mut attempt = 0u64;
         loop {
             if attempt > 0 {
-                self.status.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                self.status
+                    .counters
+                    .reconnects
+                    .fetch_add(1, Ordering::Relaxed);
                 self.metrics.reconnects.inc();
             }
             attempt += 1;
@@ -89,7 +95,10 @@ impl CameraSupervisor {
                     self.cancel.cancelled().await;
                     break;
                 }
-                Outcome::Retry { reason: why, streamed } => {
+                Outcome::Retry {
+                    reason: why,
+                    streamed,
+                } => {
                     if streamed {
                         backoff.reset();
                         self.status.reset_attempts();

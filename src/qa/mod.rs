@@ -55,8 +55,7 @@ impl Percentiles {
     fn of(mut values: Vec<f64>) -> Self {
         values.sort_by(f64::total_cmp);
         let at = |q: f64| {
-            (!values.is_empty())
-                .then(|| values[((values.len() - 1) as f64 * q).round() as usize])
+            (!values.is_empty()).then(|| values[((values.len() - 1) as f64 * q).round() as usize])
         };
         Self {
             p50: at(0.50),
@@ -212,13 +211,13 @@ pub fn replay_file(path: &Path, sampling: Sampling, settings: &IngestSettings) -
         }
     }
     let wall = started.elapsed().as_secs_f64();
-    let run = producer
-        .join()
-        .unwrap_or_else(|_| Err(crate::ingest::IngestError::Replay {
+    let run = producer.join().unwrap_or_else(|_| {
+        Err(crate::ingest::IngestError::Replay {
             file: path.display().to_string(),
             element: String::new(),
             message: "the replay thread panicked".to_owned(),
-        }));
+        })
+    });
     let (units, error) = match run {
         Ok(run) => (run.units, None),
         Err(error) => (0, Some(error.to_string())),
@@ -228,7 +227,11 @@ pub fn replay_file(path: &Path, sampling: Sampling, settings: &IngestSettings) -
         frames: consumed,
         units,
         wall_s: wall,
-        frames_per_s: if wall > 0.0 { consumed as f64 / wall } else { 0.0 },
+        frames_per_s: if wall > 0.0 {
+            consumed as f64 / wall
+        } else {
+            0.0
+        },
         speed_x_realtime: (wall > 0.0 && last_pts > Duration::ZERO)
             .then(|| last_pts.as_secs_f64() / wall),
         decode_latency_ms: Percentiles::of(latencies),
@@ -269,7 +272,8 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplayReport, QaError> {
                 f.file.display().to_string(),
                 f.frames,
                 f.frames_per_s,
-                f.speed_x_realtime.map_or("—".to_owned(), |s| format!("{s:.1}")),
+                f.speed_x_realtime
+                    .map_or("—".to_owned(), |s| format!("{s:.1}")),
                 ms(f.decode_latency_ms.p50),
                 ms(f.decode_latency_ms.p95),
                 ms(f.decode_latency_ms.p99),

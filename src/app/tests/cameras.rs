@@ -51,7 +51,11 @@ async fn fifty_cameras_all_deliver_sampled_frames_at_the_configured_rate() {
 
     // Count each camera's sampled frames over a window: the clip has a keyframe
     // every 2 s (GOP 50 at 25 fps) and the cameras sample one every 2 s.
-    let before: Vec<u64> = ingest.snapshots().iter().map(|c| c.frames_decoded).collect();
+    let before: Vec<u64> = ingest
+        .snapshots()
+        .iter()
+        .map(|c| c.frames_decoded)
+        .collect();
     let window = Duration::from_secs(12);
     tokio::time::sleep(window).await;
     let after = ingest.snapshots();
@@ -62,13 +66,23 @@ async fn fifty_cameras_all_deliver_sampled_frames_at_the_configured_rate() {
             "{}: {got} sampled frames in {window:?}, expected 6 ± 1",
             camera.id
         );
-        assert!(camera.units_received > camera.frames_decoded * 40, "{}: all frames must be received, only keyframes decoded", camera.id);
+        assert!(
+            camera.units_received > camera.frames_decoded * 40,
+            "{}: all frames must be received, only keyframes decoded",
+            camera.id
+        );
         assert_eq!(camera.reconnects, 0, "{}", camera.id);
         assert_eq!(camera.frames_dropped, 0, "{}", camera.id);
     }
     let text = metrics.encode();
-    assert!(text.contains("sitcenter_frames_decoded_total{camera=\"cam-50\"}"), "{text}");
-    assert!(text.contains("sitcenter_cameras{state=\"streaming\"} 50"), "{text}");
+    assert!(
+        text.contains("sitcenter_frames_decoded_total{camera=\"cam-50\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sitcenter_cameras{state=\"streaming\"} 50"),
+        "{text}"
+    );
 
     ingest.shutdown().await;
     queue.close();
@@ -105,7 +119,11 @@ async fn misbehaving_cameras_end_in_the_right_states_with_the_right_reasons() {
             camera("stall", &sim.url("/stall/1")),
             camera("corrupt", &sim.url("/corrupt/1")),
             camera("refuse", &sim.url("/refuse/1")),
-            with_credentials(camera("secure-ok", &sim.url("/secure/1")), "sim", "sim-secret"),
+            with_credentials(
+                camera("secure-ok", &sim.url("/secure/1")),
+                "sim",
+                "sim-secret",
+            ),
             camera("secure-no-creds", &sim.url("/secure/1")),
             camera("dead", &format!("rtsp://127.0.0.1:{dead_port}/cam/1")),
         ])
@@ -124,7 +142,9 @@ async fn misbehaving_cameras_end_in_the_right_states_with_the_right_reasons() {
         let dead = snapshot("dead");
         let done = flaky.reconnects >= 1
             && flaky.frames_decoded > 0
-            && reasons(&stall).iter().any(|r| matches!(r, Reason::NoData { .. }))
+            && reasons(&stall)
+                .iter()
+                .any(|r| matches!(r, Reason::NoData { .. }))
             && reasons(&corrupt)
                 .iter()
                 .any(|r| matches!(r, Reason::Undecodable { .. } | Reason::DecodeError(_)))
@@ -137,19 +157,32 @@ async fn misbehaving_cameras_end_in_the_right_states_with_the_right_reasons() {
     let all: Vec<_> = ingest
         .snapshots()
         .into_iter()
-        .map(|c| format!("{}: {:?} {} {:?}", c.id, c.state, c.reason_text, reasons(&c)))
+        .map(|c| {
+            format!(
+                "{}: {:?} {} {:?}",
+                c.id,
+                c.state,
+                c.reason_text,
+                reasons(&c)
+            )
+        })
         .collect();
     assert!(seen.is_some(), "{all:#?}");
 
     assert_eq!(snapshot("good").state, State::Streaming, "{all:#?}");
     assert_eq!(snapshot("secure-ok").state, State::Streaming, "{all:#?}");
     assert_eq!(snapshot("refuse").reason, Reason::Unauthorized, "{all:#?}");
-    assert_eq!(snapshot("secure-no-creds").reason, Reason::Unauthorized, "{all:#?}");
+    assert_eq!(
+        snapshot("secure-no-creds").reason,
+        Reason::Unauthorized,
+        "{all:#?}"
+    );
     let flaky = snapshot("flaky");
     assert!(
-        reasons(&flaky)
-            .iter()
-            .any(|r| matches!(r, Reason::ConnectionLost(_) | Reason::EndOfStream | Reason::NoData { .. })),
+        reasons(&flaky).iter().any(|r| matches!(
+            r,
+            Reason::ConnectionLost(_) | Reason::EndOfStream | Reason::NoData { .. }
+        )),
         "{all:#?}"
     );
     let stall = snapshot("stall");
@@ -162,7 +195,9 @@ async fn misbehaving_cameras_end_in_the_right_states_with_the_right_reasons() {
     assert!(corrupt.units_received > 0, "{all:#?}");
     let dead = snapshot("dead");
     assert!(
-        reasons(&dead).iter().any(|r| matches!(r, Reason::ConnectionFailed(_))),
+        reasons(&dead)
+            .iter()
+            .any(|r| matches!(r, Reason::ConnectionFailed(_))),
         "{all:#?}"
     );
     assert_eq!(dead.frames_decoded, 0);
@@ -199,7 +234,11 @@ async fn config_changes_restart_only_the_cameras_that_changed() {
     assert_eq!(report.added, [c.id.clone()]);
     assert_eq!(report.restarted, [b.id.clone()]);
     assert_eq!(report.unchanged, 1);
-    assert_eq!(ingest.snapshot(&a.id).expect("a").since, a_since, "a was touched");
+    assert_eq!(
+        ingest.snapshot(&a.id).expect("a").since,
+        a_since,
+        "a was touched"
+    );
     assert_eq!(ingest.snapshot(&b.id).expect("b").reason, Reason::Restarted);
 
     let report = ingest.apply(vec![c.clone()]).await;

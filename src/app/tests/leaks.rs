@@ -32,10 +32,13 @@ async fn removing_every_camera_returns_threads_and_memory_to_the_baseline() {
     let sim = start_sim(sim_config(30));
     let queue = Arc::new(FrameQueue::new(64));
     let metrics = Arc::new(Metrics::new());
-    let ingest = Ingest::new(fast_settings(), queue.clone(), metrics.clone(), true).expect("ingest");
+    let ingest =
+        Ingest::new(fast_settings(), queue.clone(), metrics.clone(), true).expect("ingest");
     let consumer = {
         let queue = queue.clone();
-        std::thread::spawn(move || while queue.pop_batch(64, Duration::from_millis(100)).is_some() {})
+        std::thread::spawn(
+            move || while queue.pop_batch(64, Duration::from_millis(100)).is_some() {},
+        )
     };
     // The first cycle loads plugins and fills allocator pools: measure after it.
     cycle(&ingest, &sim, 30).await;
@@ -56,8 +59,14 @@ async fn removing_every_camera_returns_threads_and_memory_to_the_baseline() {
     // Three more cycles of 30 cameras (each ~4 MB while it runs) may not leave
     // more than a few MB behind: a per-camera leak would show as ≥ 90 × leak.
     let growth_mb = (rss as f64 - rss_base as f64) / 1e6;
-    assert!(growth_mb < 8.0, "RSS grew by {growth_mb:.1} MB after 90 camera runs");
-    assert!(!metrics.encode().contains("camera=\"c1\""), "removed cameras keep metric series");
+    assert!(
+        growth_mb < 8.0,
+        "RSS grew by {growth_mb:.1} MB after 90 camera runs"
+    );
+    assert!(
+        !metrics.encode().contains("camera=\"c1\""),
+        "removed cameras keep metric series"
+    );
 
     queue.close();
     consumer.join().expect("consumer");

@@ -23,7 +23,9 @@ async fn with_no_consumer_the_queue_stays_bounded_and_every_drop_is_counted_per_
     ingest.apply(cameras).await;
     let overloaded = wait_for(Duration::from_secs(60), || {
         let s = ingest.snapshots();
-        (s.iter().all(|c| c.state == State::Streaming && c.frames_decoded >= 4)).then_some(())
+        (s.iter()
+            .all(|c| c.state == State::Streaming && c.frames_decoded >= 4))
+        .then_some(())
     })
     .await;
     assert!(overloaded.is_some(), "{:?}", ingest.snapshots());
@@ -56,7 +58,11 @@ async fn with_no_consumer_the_queue_stays_bounded_and_every_drop_is_counted_per_
         dropped += counter("sitcenter_frames_dropped_total", &id);
     }
     let queued = queue.pop_batch(10, Duration::ZERO).map_or(0, |b| b.len()) as u64;
-    assert_eq!(decoded, dropped + queued, "every frame is either queued or counted as dropped");
+    assert_eq!(
+        decoded,
+        dropped + queued,
+        "every frame is either queued or counted as dropped"
+    );
     assert!(dropped >= 13, "dropped {dropped}");
     assert!(text.contains("reason=\"queue_full\""));
     let per_camera: u64 = ingest.snapshots().iter().map(|c| c.frames_dropped).sum();

@@ -9,8 +9,13 @@ use crate::test_util::*;
 async fn a_killed_and_restarted_simulator_is_reconnected_within_the_backoff_bound() {
     let settings = fast_settings();
     let queue = Arc::new(FrameQueue::new(4096));
-    let ingest = Ingest::new(settings.clone(), queue.clone(), Arc::new(Metrics::new()), true)
-        .expect("ingest");
+    let ingest = Ingest::new(
+        settings.clone(),
+        queue.clone(),
+        Arc::new(Metrics::new()),
+        true,
+    )
+    .expect("ingest");
     let sim = start_sim(sim_config(10));
     let port = sim.port();
     ingest
@@ -31,7 +36,9 @@ async fn a_killed_and_restarted_simulator_is_reconnected_within_the_backoff_boun
         }
     };
     assert!(
-        wait_for(Duration::from_secs(60), all(State::Streaming)).await.is_some(),
+        wait_for(Duration::from_secs(60), all(State::Streaming))
+            .await
+            .is_some(),
         "{:?}",
         ingest.snapshots()
     );

@@ -1,0 +1,1 @@
+//! Real-RTSP tests of the simulator (filled in below).
