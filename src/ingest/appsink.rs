@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use super::pipeline::Built;
 use super::queue::{FrameQueue, Pushed};
-use super::status::{CameraStatus, now_ms};
+use super::status::{CameraStatus, DropLedger, now_ms};
 use crate::config::{CameraConfig, SamplingMode};
 use crate::domain::{CameraId, Frame, Letterbox};
 use crate::obs::{CameraMetrics, Metrics};
@@ -27,6 +27,7 @@ pub(super) struct Taps {
     pub status: Arc<CameraStatus>,
     pub camera_metrics: CameraMetrics,
     pub metrics: Arc<Metrics>,
+    pub ledger: Arc<DropLedger>,
     pub queue: Arc<FrameQueue>,
     /// Woken on every delivered frame (the supervisor waits on it for the first).
     pub frame_arrived: Arc<Notify>,
@@ -229,13 +230,7 @@ fn deliver(
     match taps.queue.push(frame) {
         Pushed::Queued => {}
         Pushed::Evicted(old) => {
-            if old.camera == taps.camera {
-                taps.camera_metrics.frames_dropped_queue_full.inc();
-                counters.frames_dropped.fetch_add(1, Ordering::Relaxed);
-            } else {
-                taps.metrics
-                    .frame_dropped(&old.camera, crate::obs::DROP_QUEUE_FULL);
-            }
+            taps.ledger.dropped(&old.camera, crate::obs::DROP_QUEUE_FULL);
             tracing::debug!(camera = %old.camera, "frame queue full: dropped the oldest frame");
         }
         Pushed::Closed(_) => {}

@@ -14,7 +14,7 @@ use super::appsink::{self, Taps};
 use super::error::IngestError;
 use super::pipeline::{self, Params, Templates};
 use super::queue::FrameQueue;
-use super::status::CameraStatus;
+use super::status::{CameraStatus, DropLedger};
 use crate::config::{CameraConfig, IngestSettings};
 use crate::obs::Metrics;
 
@@ -43,7 +43,9 @@ pub fn run_file(
         live: false,
     };
     let built = pipeline::build(&templates, camera, &params, settings.connect_timeout)?;
-    let status = Arc::new(CameraStatus::new());
+    let status = Arc::new(CameraStatus::new(super::Reason::Started));
+    let ledger = Arc::new(DropLedger::new(metrics.clone()));
+    ledger.register(&camera.id, status.clone());
     appsink::install(
         &built,
         camera,
@@ -53,13 +55,14 @@ pub fn run_file(
             status: status.clone(),
             camera_metrics: metrics.camera(&camera.id),
             metrics: metrics.clone(),
+            ledger,
             queue,
             frame_arrived: Arc::new(Notify::new()),
         },
     );
     let file = camera.url.path().to_owned();
     let result = play_to_end(&built.pipeline, &file);
-    let _stopped = built.pipeline.set_state(gst::State::Null);
+    drop(built);
     metrics.remove_camera(&camera.id);
     result?;
     Ok(FileRun {

@@ -37,7 +37,7 @@ pub use status::{CameraSnapshot, Reason, State, Transition};
 use crate::config::{CameraConfig, IngestSettings};
 use crate::domain::CameraId;
 use crate::obs::Metrics;
-use status::CameraStatus;
+use status::{CameraStatus, DropLedger};
 use supervisor::CameraSupervisor;
 
 /// Names of the pipeline templates available with `pipelines_dir` (built-in
@@ -56,6 +56,7 @@ pub(crate) struct Shared {
     pub params: Params,
     pub queue: Arc<FrameQueue>,
     pub metrics: Arc<Metrics>,
+    pub ledger: Arc<DropLedger>,
     pub connect_slots: Arc<Semaphore>,
 }
 
@@ -111,6 +112,7 @@ impl Ingest {
                 templates,
                 params,
                 queue,
+                ledger: Arc::new(DropLedger::new(metrics.clone())),
                 metrics,
                 connect_slots,
             }),
@@ -171,10 +173,8 @@ impl Ingest {
                 tracing::error!(%error, "camera supervisor ended abnormally");
             }
         }
-        for id in &report.removed {
-            self.shared.metrics.remove_camera(id);
-        }
-        for id in &report.restarted {
+        for id in report.removed.iter().chain(&report.restarted) {
+            self.shared.ledger.unregister(id);
             self.shared.metrics.remove_camera(id);
         }
         let mut running = self.cameras.lock();
@@ -198,7 +198,8 @@ impl Ingest {
     }
 
     fn spawn(&self, config: CameraConfig, reason: status::Reason) -> Running {
-        let status = Arc::new(CameraStatus::new());
+        let status = Arc::new(CameraStatus::new(reason.clone()));
+        self.shared.ledger.register(&config.id, status.clone());
         let cancel = CancellationToken::new();
         let supervisor = CameraSupervisor {
             metrics: self.shared.metrics.camera(&config.id),
@@ -206,7 +207,6 @@ impl Ingest {
             shared: self.shared.clone(),
             status: status.clone(),
             cancel: cancel.clone(),
-            first_reason: reason,
         };
         let task = self.runtime.spawn(supervisor.run());
         Running {

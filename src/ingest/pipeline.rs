@@ -122,6 +122,16 @@ pub struct Built {
     pub appsink: gst_app::AppSink,
 }
 
+/// Every exit path stops the pipeline: dropping a pipeline that is not in NULL
+/// leaks its streaming threads (and GStreamer aborts on it at exit).
+impl Drop for Built {
+    fn drop(&mut self) {
+        if let Err(error) = self.pipeline.set_state(gst::State::Null) {
+            tracing::error!(%error, "could not stop a pipeline");
+        }
+    }
+}
+
 fn element(
     pipeline: &gst::Pipeline,
     template: &str,

@@ -170,19 +170,20 @@ struct StatusInner {
 }
 
 impl CameraStatus {
-    pub fn new() -> Self {
+    /// A camera about to connect for the first time, for `reason`.
+    pub fn new(reason: Reason) -> Self {
         let now = SystemTime::now();
         Self {
             counters: Counters::default(),
             inner: Mutex::new(StatusInner {
                 state: State::Connecting,
-                reason: Reason::Started,
+                reason: reason.clone(),
                 since: now,
                 attempts: 0,
                 history: VecDeque::from([Transition {
                     at: now,
                     state: State::Connecting,
-                    reason: Reason::Started,
+                    reason,
                 }]),
             }),
         }
@@ -241,9 +242,34 @@ impl CameraStatus {
     }
 }
 
-impl Default for CameraStatus {
-    fn default() -> Self {
-        Self::new()
+/// Charges a frame evicted from the FrameQueue to the camera it came from (which
+/// may not be the camera whose push evicted it), in its status and its metric.
+pub struct DropLedger {
+    metrics: std::sync::Arc<crate::obs::Metrics>,
+    statuses: parking_lot::RwLock<std::collections::HashMap<CameraId, std::sync::Arc<CameraStatus>>>,
+}
+
+impl DropLedger {
+    pub fn new(metrics: std::sync::Arc<crate::obs::Metrics>) -> Self {
+        Self {
+            metrics,
+            statuses: parking_lot::RwLock::default(),
+        }
+    }
+
+    pub fn register(&self, id: &CameraId, status: std::sync::Arc<CameraStatus>) {
+        self.statuses.write().insert(id.clone(), status);
+    }
+
+    pub fn unregister(&self, id: &CameraId) {
+        self.statuses.write().remove(id);
+    }
+
+    pub fn dropped(&self, camera: &CameraId, reason: &'static str) {
+        if let Some(status) = self.statuses.read().get(camera) {
+            status.counters.frames_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        self.metrics.frame_dropped(camera, reason);
     }
 }
 

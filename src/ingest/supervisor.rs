@@ -43,7 +43,6 @@ pub(super) struct CameraSupervisor {
     pub status: Arc<CameraStatus>,
     pub metrics: CameraMetrics,
     pub cancel: CancellationToken,
-    pub first_reason: Reason,
 }
 
 impl CameraSupervisor {
@@ -68,18 +67,17 @@ impl CameraSupervisor {
             .camera_state_changed(None, Some(State::Connecting));
         let settings = &self.shared.settings;
         let mut backoff = Backoff::new(settings.backoff_initial, settings.backoff_max);
-        let mut reason = self.first_reason.clone();
-        let mut attempt = 0u64;
+        // The status starts as connecting, with the reason the camera was started for.
+        let mut retry_reason: Option<Reason> = None;
         loop {
-            if attempt > 0 {
+            if let Some(reason) = retry_reason.take() {
                 self.status
                     .counters
                     .reconnects
                     .fetch_add(1, Ordering::Relaxed);
                 self.metrics.reconnects.inc();
+                self.set(State::Connecting, reason);
             }
-            attempt += 1;
-            self.set(State::Connecting, reason.clone());
             self.status.note_attempt();
             let permit = tokio::select! {
                 permit = self.shared.connect_slots.clone().acquire_owned() => match permit {
@@ -105,7 +103,7 @@ impl CameraSupervisor {
                     }
                     let delay = backoff.next_delay(&mut rand::rng());
                     self.set(State::BackingOff, why.clone());
-                    reason = why;
+                    retry_reason = Some(why);
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
                         () = self.cancel.cancelled() => break,
@@ -138,6 +136,7 @@ impl CameraSupervisor {
                 status: self.status.clone(),
                 camera_metrics: self.metrics.clone(),
                 metrics: shared.metrics.clone(),
+                ledger: shared.ledger.clone(),
                 queue: shared.queue.clone(),
                 frame_arrived: frame_arrived.clone(),
             },
@@ -316,11 +315,8 @@ fn classify_error(error: &gst::message::Error, streaming: bool) -> Outcome {
 /// Stops the pipeline off the async runtime: `set_state(Null)` joins streaming
 /// threads and can take a while on a dead network connection.
 async fn teardown(built: Built) {
-    let pipeline = built.pipeline;
-    let joined = tokio::task::spawn_blocking(move || {
-        let _ignored = pipeline.set_state(gst::State::Null);
-    })
-    .await;
+    // `Built`'s Drop sets NULL, also if the runtime shuts down before this runs.
+    let joined = tokio::task::spawn_blocking(move || drop(built)).await;
     if let Err(error) = joined {
         tracing::error!(%error, "pipeline teardown panicked");
     }

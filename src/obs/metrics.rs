@@ -44,7 +44,6 @@ pub struct Metrics {
 pub struct CameraMetrics {
     pub frames_received: Counter,
     pub frames_decoded: Counter,
-    pub frames_dropped_queue_full: Counter,
     pub reconnects: Counter,
 }
 
@@ -132,13 +131,6 @@ impl Metrics {
         CameraMetrics {
             frames_received: self.frames_received.get_or_create(&label).clone(),
             frames_decoded: self.frames_decoded.get_or_create(&label).clone(),
-            frames_dropped_queue_full: self
-                .frames_dropped
-                .get_or_create(&DropLabels {
-                    camera: id.to_string(),
-                    reason: DROP_QUEUE_FULL,
-                })
-                .clone(),
             reconnects: self.reconnects.get_or_create(&label).clone(),
         }
     }

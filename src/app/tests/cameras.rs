@@ -239,7 +239,8 @@ async fn config_changes_restart_only_the_cameras_that_changed() {
         a_since,
         "a was touched"
     );
-    assert_eq!(ingest.snapshot(&b.id).expect("b").reason, Reason::Restarted);
+    let b_history = ingest.snapshot(&b.id).expect("b").history;
+    assert_eq!(b_history[0].reason, Reason::Restarted, "{b_history:?}");
 
     let report = ingest.apply(vec![c.clone()]).await;
     assert_eq!(report.removed, [a.id.clone(), b.id.clone()]);
