@@ -260,11 +260,12 @@ fn serve(
                 return;
             }
         };
-        let source_id = source.attach(Some(&context));
+        // `SourceId::remove` would look in the global default context; destroy the source itself.
+        let _source_id = source.attach(Some(&context));
         let port = match u16::try_from(server.bound_port()) {
             Ok(port) => port,
             Err(_) => {
-                source_id.remove();
+                source.destroy();
                 let _sent = ready_tx.send(Err(SimError::Bind {
                     bind: cfg.bind.clone(),
                     port: cfg.port,
@@ -279,13 +280,13 @@ fn serve(
             main_loop: main_loop.clone(),
         };
         if ready_tx.send(Ok(ready)).is_err() {
-            source_id.remove();
+            source.destroy();
             return;
         }
         main_loop.run();
 
         // Stop accepting, then close every client: their sessions and media go with them.
-        source_id.remove();
+        source.destroy();
         drop(source);
         let closed =
             server.client_filter(Some(&mut |_server, _client| rtsp::RTSPFilterResult::Remove));
