@@ -230,7 +230,8 @@ fn deliver(
     match taps.queue.push(frame) {
         Pushed::Queued => {}
         Pushed::Evicted(old) => {
-            taps.ledger.dropped(&old.camera, crate::obs::DROP_QUEUE_FULL);
+            taps.ledger
+                .dropped(&old.camera, crate::obs::DROP_QUEUE_FULL);
             tracing::debug!(camera = %old.camera, "frame queue full: dropped the oldest frame");
         }
         Pushed::Closed(_) => {}

@@ -14,6 +14,7 @@ mod appsink;
 mod backoff;
 mod error;
 mod file;
+mod memory;
 mod pipeline;
 mod queue;
 mod status;
@@ -176,6 +177,9 @@ impl Ingest {
         for id in report.removed.iter().chain(&report.restarted) {
             self.shared.ledger.unregister(id);
             self.shared.metrics.remove_camera(id);
+        }
+        if !report.removed.is_empty() || !report.restarted.is_empty() {
+            memory::release_freed_memory().await;
         }
         let mut running = self.cameras.lock();
         for (config, reason) in to_start {

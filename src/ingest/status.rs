@@ -246,7 +246,8 @@ impl CameraStatus {
 /// may not be the camera whose push evicted it), in its status and its metric.
 pub struct DropLedger {
     metrics: std::sync::Arc<crate::obs::Metrics>,
-    statuses: parking_lot::RwLock<std::collections::HashMap<CameraId, std::sync::Arc<CameraStatus>>>,
+    statuses:
+        parking_lot::RwLock<std::collections::HashMap<CameraId, std::sync::Arc<CameraStatus>>>,
 }
 
 impl DropLedger {
@@ -267,7 +268,10 @@ impl DropLedger {
 
     pub fn dropped(&self, camera: &CameraId, reason: &'static str) {
         if let Some(status) = self.statuses.read().get(camera) {
-            status.counters.frames_dropped.fetch_add(1, Ordering::Relaxed);
+            status
+                .counters
+                .frames_dropped
+                .fetch_add(1, Ordering::Relaxed);
         }
         self.metrics.frame_dropped(camera, reason);
     }

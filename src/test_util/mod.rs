@@ -100,17 +100,3 @@ pub async fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
-
-/// Resident memory (bytes) and thread count of this process.
-pub fn rss_and_threads() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:") * 1024, field("Threads:"))
-}

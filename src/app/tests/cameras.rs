@@ -231,8 +231,8 @@ async fn config_changes_restart_only_the_cameras_that_changed() {
     let mut b_changed = b.clone();
     b_changed.sampling.interval = Duration::from_secs(4);
     let report = ingest.apply(vec![a.clone(), b_changed, c.clone()]).await;
-    assert_eq!(report.added, [c.id.clone()]);
-    assert_eq!(report.restarted, [b.id.clone()]);
+    assert_eq!(report.added, std::slice::from_ref(&c.id));
+    assert_eq!(report.restarted, std::slice::from_ref(&b.id));
     assert_eq!(report.unchanged, 1);
     assert_eq!(
         ingest.snapshot(&a.id).expect("a").since,

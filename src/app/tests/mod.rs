@@ -2,6 +2,5 @@
 //! an ephemeral port) and real GStreamer pipelines. Named for what they show.
 
 mod cameras;
-mod leaks;
 mod overload;
 mod restart;
