@@ -1,0 +1,176 @@
+//! Binary-level end to end: `sitcenter rtsp-sim` and `sitcenter run` as separate
+//! processes, read over plain HTTP and through a real browser (headless Chromium).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _killed = self.0.kill();
+        let _reaped = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn spawn(args: &[&str]) -> Process {
+    Process(
+        Command::new(env!("CARGO_BIN_EXE_sitcenter"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sitcenter"),
+    )
+}
+
+/// A plain HTTP/1.1 GET; returns (status, body).
+fn get(port: u16, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn write_site(dir: &Path, sim_port: u16, http_port: u16) {
+    std::fs::write(
+        dir.join("site.toml"),
+        format!(
+            "[site]\nname = \"e2e\"\ncity = \"Astana\"\nbounds = {{ south = 51.0, west = 71.0, north = 51.5, east = 72.0 }}\n\
+             [ingest]\nstall_timeout_s = 3\nbackoff_initial_s = 0.2\nbackoff_max_s = 2\n\
+             [http]\nlisten = \"127.0.0.1:{http_port}\"\n"
+        ),
+    )
+    .expect("site.toml");
+    let mut cameras = String::new();
+    for (i, mount) in ["cam/1", "cam/2", "cam/3", "refuse/1"].iter().enumerate() {
+        cameras.push_str(&format!(
+            "[[camera]]\nid = \"e2e-{i}\"\nname = \"E2E camera {i}\"\nurl = \"rtsp://127.0.0.1:{sim_port}/{mount}\"\n\
+             lat = {}\nlon = 71.4{i}\naddress = \"Astana, test street {i}\"\n",
+            51.1 + i as f64 * 0.05
+        ));
+    }
+    std::fs::write(dir.join("cameras.toml"), cameras).expect("cameras.toml");
+}
+
+fn cameras_json(port: u16) -> serde_json::Value {
+    let (status, body) = get(port, "/api/cameras");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("JSON")
+}
+
+#[test]
+fn the_service_streams_cameras_and_shows_them_in_metrics_the_api_and_the_browser_ui() {
+    let sim_port = free_port();
+    let media = concat!(env!("CARGO_MANIFEST_DIR"), "/test-media/synthetic-360p.mp4");
+    let _sim = spawn(&["rtsp-sim", "--port", &sim_port.to_string(), "--cameras", "3", "--refusing", "1", "--media", media]);
+    wait_listening(sim_port);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let http_port = free_port();
+    write_site(dir.path(), sim_port, http_port);
+    let _service = spawn(&["run", "--site", dir.path().to_str().expect("utf-8 path")]);
+    wait_listening(http_port);
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let cameras = cameras_json(http_port);
+        let states: Vec<&str> = cameras
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|c| c["state"].as_str().unwrap_or(""))
+            .collect();
+        if states == ["streaming", "streaming", "streaming", "failed"] {
+            let refused = &cameras[3];
+            assert_eq!(refused["reason"]["kind"], "unauthorized", "{refused}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "states: {states:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    let (status, metrics) = get(http_port, "/metrics");
+    assert_eq!(status, 200);
+    for expected in [
+        "sitcenter_frames_received_total{camera=\"e2e-0\"}",
+        "sitcenter_frames_decoded_total{camera=\"e2e-2\"}",
+        "sitcenter_cameras{state=\"streaming\"} 3",
+        "sitcenter_cameras{state=\"failed\"} 1",
+        "sitcenter_frame_queue_capacity 256",
+        "sitcenter_decode_latency_seconds_bucket",
+    ] {
+        assert!(metrics.contains(expected), "missing {expected} in:\n{metrics}");
+    }
+    let (status, jpeg) = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut stream = TcpStream::connect(("127.0.0.1", http_port)).expect("connect");
+            write!(stream, "GET /api/cameras/e2e-0/snapshot.jpg HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("send");
+            let mut bytes = Vec::new();
+            stream.read_to_end(&mut bytes).expect("read");
+            let ok = bytes.starts_with(b"HTTP/1.1 200");
+            if ok || Instant::now() > deadline {
+                break (ok, bytes);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    assert!(status, "no snapshot");
+    let start = jpeg.windows(4).position(|w| w == b"\r\n\r\n").expect("headers") + 4;
+    assert_eq!(&jpeg[start..start + 2], &[0xFF, 0xD8], "a JPEG");
+    let (status, body) = get(http_port, "/api/cameras/nope");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no camera `nope`"), "{body}");
+
+    // The operator UI in a real browser: the page loads the API and renders every camera.
+    let profile = tempfile::tempdir().expect("profile dir");
+    let output = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &format!("--user-data-dir={}", profile.path().display()),
+            "--virtual-time-budget=8000",
+            "--dump-dom",
+            &format!("http://127.0.0.1:{http_port}/"),
+        ])
+        .output()
+        .expect("chromium runs (scripts/bootstrap.sh installs it)");
+    let dom = String::from_utf8_lossy(&output.stdout);
+    assert!(dom.contains("data-loaded=\"1\""), "the page did not load the API:\n{dom}");
+    assert!(dom.contains("sitcenter — e2e (Astana)"), "{dom}");
+    for i in 0..4 {
+        assert!(dom.contains(&format!("<tr data-camera=\"e2e-{i}\"")), "row e2e-{i} missing:\n{dom}");
+        assert!(dom.contains(&format!("<circle data-camera=\"e2e-{i}\"")) || dom.contains(&format!("data-camera=\"e2e-{i}\"></circle>")) || dom.matches(&format!("data-camera=\"e2e-{i}\"")).count() >= 2, "map dot e2e-{i} missing:\n{dom}");
+    }
+    assert!(dom.contains("streaming: 3"), "{dom}");
+    assert!(dom.contains("unauthorized"), "{dom}");
+}
