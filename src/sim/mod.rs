@@ -24,6 +24,19 @@
 //! | `/refuse/{i}` | DESCRIBE/SETUP/PLAY are answered `401 Unauthorized` whatever the credentials (the factory admits only a role no token has) |
 //! | `/secure/{i}` | needs RTSP basic auth `sim` / `sim-secret`; without it `401 Unauthorized` |
 //!
+//! # What a client sees (measured, GStreamer 1.22, `rtspsrc protocols=tcp`)
+//! | mount | client side |
+//! |---|---|
+//! | `/cam` | 25 fps, the first buffer after `rtph264depay ! h264parse` is a keyframe |
+//! | `/flaky` | bus WARNING from rtspsrc "Could not read from resource." (debug: "The server closed the connection."), then **EOS**, no ERROR |
+//! | `/stall` | frames stop after `stall_after` (50 frames for 2 s); then nothing on the bus at all, no EOS, no error (over UDP too, at least 12 s; RTCP sender reports keep coming) |
+//! | `/corrupt` | RTP and depayloaded access units at 25 fps; `avdec_h264` outputs **no** frame and posts nothing on the bus (its `max-errors` is -1): it only logs "slice type 30 too large at 0", "decode_slice_header error", "no frame!" and the video decoder warns "Failed to send data for decoding" / "Invalid input packet" |
+//! | `/refuse` | bus ERROR "Unauthorized" (debug "Unauthorized (401)"), with or without credentials |
+//! | `/secure` | without or with wrong credentials: ERROR "Unauthorized" / "Unauthorized (401)"; with `user-id=sim user-pw=sim-secret`: 25 fps |
+//! | any, after [`RtspSim::stop`] | WARNING "Could not read from resource." / "The server closed the connection.", then EOS |
+//!
+//! A mount that does not exist answers 404 ("Not found" on the client bus).
+//!
 //! # One way in
 //! [`RtspSim::start`] → [`RtspSim::url`] / [`RtspSim::mounts`] → [`RtspSim::stop`] (or drop).
 //! [`run_cli`] serves until Ctrl-C. Errors are [`SimError`]. Logs go through `tracing`.

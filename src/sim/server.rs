@@ -26,6 +26,8 @@ pub(crate) const SECURE_PASSWORD: &str = "sim-secret";
 const ROLE_ANONYMOUS: &str = "anonymous";
 /// Role of clients that sent `sim:sim-secret`.
 const ROLE_SECURE: &str = "sim";
+/// Threads serving RTSP clients (requests, media preparation); see `build_server`.
+const CLIENT_THREADS: i32 = 4;
 /// Seed of the `/corrupt/*` byte pattern.
 const CORRUPTION_SEED: u64 = 0x5eed_c0de;
 
@@ -122,6 +124,13 @@ pub(crate) fn build_server(
     server.set_address(&cfg.bind);
     server.set_service(&cfg.port.to_string());
     server.set_auth(Some(&make_auth()));
+    // By default every client is served on the server's one main-loop thread, and preparing a
+    // media (building and prerolling its pipeline) blocks that thread: a storm of 200
+    // simultaneous connects made some clients time out. A few pool threads serve clients in
+    // parallel.
+    if let Some(pool) = server.thread_pool() {
+        pool.set_max_threads(CLIENT_THREADS);
+    }
     let mount_points = server
         .mount_points()
         .ok_or_else(|| SimError::Gstreamer("RTSP server has no mount points".to_owned()))?;

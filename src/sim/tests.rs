@@ -473,3 +473,118 @@ fn mounts_and_urls_follow_the_config() {
         format!("rtsp://127.0.0.1:{}/cam/2", sim.port())
     );
 }
+
+fn process_threads_and_rss_kib() -> (usize, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|value| value.parse::<u64>().ok())
+            .expect("status field")
+    };
+    (field("Threads:") as usize, field("VmRSS:"))
+}
+
+/// Load check, run alone: `cargo test --release --lib -- --ignored --nocapture two_hundred`.
+/// `SIM_LOAD_CAMERAS` overrides the count.
+#[test]
+#[ignore = "load run: 200 RTSP clients in this process; run alone in release"]
+fn two_hundred_cameras_hold_for_a_minute() {
+    let cameras: usize = std::env::var("SIM_LOAD_CAMERAS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    const WINDOW: Duration = Duration::from_secs(60);
+    let sim = RtspSim::start(SimConfig {
+        cameras,
+        media: vec![media("synthetic-360p.mp4"), media("vtest-360p.mp4")],
+        ..config()
+    })
+    .expect("simulator starts");
+    let clients: Vec<Client> = (1..=cameras)
+        .map(|i| Client::start(&sim.url(&format!("/cam/{i}")), None, false))
+        .collect();
+    for (i, client) in clients.iter().enumerate() {
+        client.wait_until(&format!("first frame from /cam/{}", i + 1), |c| {
+            c.frames() > 0
+        });
+    }
+    let before: Vec<u64> = clients.iter().map(Client::frames).collect();
+    let started = Instant::now();
+    std::thread::sleep(WINDOW);
+    let elapsed = started.elapsed().as_secs_f64();
+    let rates: Vec<f64> = clients
+        .iter()
+        .zip(&before)
+        .map(|(c, b)| (c.frames() - b) as f64 / elapsed)
+        .collect();
+    let holding = rates.iter().filter(|&&r| r > 20.0).count();
+    let min = rates.iter().cloned().fold(f64::MAX, f64::min);
+    let max = rates.iter().cloned().fold(0.0, f64::max);
+    let (threads, rss) = process_threads_and_rss_kib();
+    eprintln!(
+        "{holding}/{cameras} streams above 20 fps over {elapsed:.0} s; min {min:.2} max {max:.2} fps; \
+         process: {threads} threads, {} MiB RSS (server + clients)",
+        rss / 1024
+    );
+    assert_eq!(holding, cameras, "rates: {rates:?}");
+}
+
+/// Resource check, run alone (it reads process-wide counters):
+/// `cargo test --lib -- --ignored --nocapture baseline`.
+#[test]
+#[ignore = "reads process-wide thread/RSS counters; run alone"]
+fn stop_returns_threads_and_memory_to_baseline() {
+    let cycle = |port: u16| -> u16 {
+        let sim = RtspSim::start(SimConfig {
+            port,
+            cameras: 20,
+            ..config()
+        })
+        .expect("simulator starts");
+        let clients: Vec<Client> = (1..=20)
+            .map(|i| Client::start(&sim.url(&format!("/cam/{i}")), None, false))
+            .collect();
+        for client in &clients {
+            client.wait_until("first frame", |c| c.frames() > 0);
+        }
+        let port = sim.port();
+        sim.stop();
+        drop(clients);
+        port
+    };
+    // Warm-up: plugin loading, GStreamer's global thread pools.
+    let port = cycle(0);
+    std::thread::sleep(Duration::from_secs(1));
+    let (base_threads, base_rss) = process_threads_and_rss_kib();
+    eprintln!("baseline after warm-up: {base_threads} threads, {base_rss} KiB RSS");
+    let rounds: usize = std::env::var("SIM_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    for round in 1..=rounds {
+        cycle(port);
+        // Idle pool threads of glib/GStreamer end on their own; wait (bounded) for them.
+        let started = Instant::now();
+        let (mut threads, mut rss) = process_threads_and_rss_kib();
+        while threads > base_threads && started.elapsed() < DEADLINE {
+            std::thread::sleep(Duration::from_millis(200));
+            (threads, rss) = process_threads_and_rss_kib();
+        }
+        eprintln!(
+            "after round {round}: {threads} threads, {rss} KiB RSS (waited {:?})",
+            started.elapsed()
+        );
+        assert!(
+            threads <= base_threads,
+            "threads leak: {threads} > {base_threads}"
+        );
+        assert!(
+            rss < base_rss + 32 * 1024,
+            "RSS grew by {} KiB",
+            rss - base_rss
+        );
+    }
+}
