@@ -43,7 +43,11 @@ fn spawn(args: &[&str]) -> Process {
 /// A plain HTTP/1.1 GET; returns (status, body).
 fn get(port: u16, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").expect("send");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
     let status = response
@@ -51,7 +55,10 @@ fn get(port: u16, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -86,7 +93,17 @@ fn cameras_json(port: u16) -> serde_json::Value {
 fn the_service_streams_cameras_and_shows_them_in_metrics_the_api_and_the_browser_ui() {
     let sim_port = free_port();
     let media = concat!(env!("CARGO_MANIFEST_DIR"), "/test-media/synthetic-360p.mp4");
-    let _sim = spawn(&["rtsp-sim", "--port", &sim_port.to_string(), "--cameras", "3", "--refusing", "1", "--media", media]);
+    let _sim = spawn(&[
+        "rtsp-sim",
+        "--port",
+        &sim_port.to_string(),
+        "--cameras",
+        "3",
+        "--refusing",
+        "1",
+        "--media",
+        media,
+    ]);
     wait_listening(sim_port);
     let dir = tempfile::tempdir().expect("tempdir");
     let http_port = free_port();
@@ -122,7 +139,10 @@ fn the_service_streams_cameras_and_shows_them_in_metrics_the_api_and_the_browser
         "sitcenter_frame_queue_capacity 256",
         "sitcenter_decode_latency_seconds_bucket",
     ] {
-        assert!(metrics.contains(expected), "missing {expected} in:\n{metrics}");
+        assert!(
+            metrics.contains(expected),
+            "missing {expected} in:\n{metrics}"
+        );
     }
     let (status, jpeg) = {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -139,7 +159,11 @@ fn the_service_streams_cameras_and_shows_them_in_metrics_the_api_and_the_browser
         }
     };
     assert!(status, "no snapshot");
-    let start = jpeg.windows(4).position(|w| w == b"\r\n\r\n").expect("headers") + 4;
+    let start = jpeg
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers")
+        + 4;
     assert_eq!(&jpeg[start..start + 2], &[0xFF, 0xD8], "a JPEG");
     let (status, body) = get(http_port, "/api/cameras/nope");
     assert_eq!(status, 404, "{body}");
@@ -165,11 +189,22 @@ fn the_service_streams_cameras_and_shows_them_in_metrics_the_api_and_the_browser
         .output()
         .expect("chromium runs (scripts/bootstrap.sh installs it)");
     let dom = String::from_utf8_lossy(&output.stdout);
-    assert!(dom.contains("data-loaded=\"1\""), "the page did not load the API:\n{dom}");
+    assert!(
+        dom.contains("data-loaded=\"1\""),
+        "the page did not load the API:\n{dom}"
+    );
     assert!(dom.contains("sitcenter — e2e (Astana)"), "{dom}");
     for i in 0..4 {
-        assert!(dom.contains(&format!("<tr data-camera=\"e2e-{i}\"")), "row e2e-{i} missing:\n{dom}");
-        assert!(dom.contains(&format!("<circle data-camera=\"e2e-{i}\"")) || dom.contains(&format!("data-camera=\"e2e-{i}\"></circle>")) || dom.matches(&format!("data-camera=\"e2e-{i}\"")).count() >= 2, "map dot e2e-{i} missing:\n{dom}");
+        assert!(
+            dom.contains(&format!("<tr data-camera=\"e2e-{i}\"")),
+            "row e2e-{i} missing:\n{dom}"
+        );
+        // One table row and one map dot per camera.
+        assert_eq!(
+            dom.matches(&format!("data-camera=\"e2e-{i}\"")).count(),
+            2,
+            "map dot e2e-{i} missing:\n{dom}"
+        );
     }
     assert!(dom.contains("streaming: 3"), "{dom}");
     assert!(dom.contains("unauthorized"), "{dom}");

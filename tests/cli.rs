@@ -1,0 +1,118 @@
+//! The binary's commands that need no running service: `validate` and `replay`.
+
+use std::process::Command;
+
+fn sitcenter(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sitcenter"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run sitcenter");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn validate_accepts_the_demo_site() {
+    let (code, stdout, _) = sitcenter(&["validate", "camera-configs/demo"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("ok (294 cameras, site `demo`)"), "{stdout}");
+}
+
+#[test]
+fn validate_prints_every_error_with_file_line_and_camera_and_exits_64() {
+    let (code, _, stderr) = sitcenter(&["validate", "camera-configs/invalid/many-errors"]);
+    assert_eq!(code, 64, "{stderr}");
+    assert!(stderr.starts_with("8 configuration errors:"), "{stderr}");
+    for expected in [
+        "many-errors/cameras.toml:23:7: camera `cam-b`: `url`",
+        "many-errors/cameras.toml:29:6: camera `cam-a`: `id`: duplicate camera id",
+        "many-errors/cameras.toml:40:7: camera `cam-c`: `lat/lon`",
+        "many-errors/cameras.toml:51:26: camera `cam-d`: `detectors`: unknown detector `fireworks`",
+        "many-errors/cameras.toml:63:11: camera `cam-e`: `zone[0].polygon`: invalid polygon",
+        "many-errors/cameras.toml:68:7: camera `cam-f`: `url`: must not contain credentials",
+        "many-errors/cameras.toml:80:1: camera `cam-g`: unknown field `colour`",
+        "many-errors/cameras.toml:89:27: camera `cam-h`: `sampling.interval_s`",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing `{expected}` in:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("hunter2"));
+}
+
+#[test]
+fn run_refuses_a_broken_site_before_binding_any_port() {
+    let (code, _, stderr) = sitcenter(&["run", "--site", "camera-configs/invalid/bad-site"]);
+    assert_eq!(code, 64, "{stderr}");
+    assert!(
+        stderr.contains("bad-site/site.toml:20:10: `http.listen`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn replay_reports_every_clip_and_names_the_corrupt_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = dir.path().join("report.json");
+    let (code, stdout, stderr) = sitcenter(&[
+        "replay",
+        "test-media",
+        "--report",
+        report.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 1, "a corrupt clip fails the replay: {stdout}{stderr}");
+    assert!(
+        stdout.contains("corrupt.mp4") && stdout.contains("ERROR"),
+        "{stdout}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("JSON");
+    let files = json["files"].as_array().expect("files");
+    let frames = |name: &str| {
+        files
+            .iter()
+            .find(|f| f["file"].as_str().is_some_and(|p| p.ends_with(name)))
+            .map(|f| (f["frames"].as_u64().unwrap_or(0), f["error"].clone()))
+            .expect("file in report")
+    };
+    // Every frame of each clip, none lost: 20 s and 10 s at 25 fps, vtest 79.4 s.
+    assert_eq!(frames("synthetic-360p.mp4").0, 500);
+    assert_eq!(frames("synthetic-720p.mp4").0, 250);
+    assert_eq!(frames("vtest-360p.mp4").0, 1985);
+    let (corrupt_frames, corrupt_error) = frames("corrupt.mp4");
+    assert_eq!(corrupt_frames, 0);
+    assert!(
+        corrupt_error
+            .as_str()
+            .is_some_and(|e| e.contains("corrupt.mp4")),
+        "{corrupt_error}"
+    );
+}
+
+#[test]
+fn replay_with_keyframe_sampling_analyses_one_frame_per_interval() {
+    let (code, stdout, stderr) = sitcenter(&[
+        "replay",
+        "test-media/synthetic-360p.mp4",
+        "--mode",
+        "keyframes",
+        "--interval-s",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("synthetic-360p.mp4"))
+        .expect("a row");
+    let frames: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .expect("frames");
+    assert_eq!(frames, 10, "20 s of footage, a keyframe every 2 s: {line}");
+}
