@@ -56,7 +56,9 @@ impl IntervalGate {
         let slack = (self.interval / 20).min(Duration::from_millis(50));
         let mut next_due = self.next_due.lock();
         match *next_due {
-            Some(due) if t + slack < due && t + self.interval >= due => false,
+            // Early, but not before the previous grid point: skip it. (Anything
+            // earlier than that means stream time went back: restart the grid.)
+            Some(due) if t + slack < due && t + self.interval + slack >= due => false,
             Some(due) if t + slack >= due && t < due + self.interval => {
                 *next_due = Some(due + self.interval);
                 true
@@ -272,6 +274,18 @@ mod tests {
             .filter(|i| gate.admit(Duration::from_millis(i * 40)))
             .count();
         assert_eq!(admitted, 30, "one frame per 2 s: 0, 2, …, 58 s");
+    }
+
+    #[test]
+    fn the_interval_gate_keeps_its_rate_when_frames_do_not_fall_on_the_grid() {
+        // Live RTSP: the first frame arrives at an arbitrary offset (here 58.7 ms),
+        // so a frame just inside the slack is admitted and the next one must not be.
+        let gate = IntervalGate::new(Duration::from_secs(2));
+        let admitted: Vec<u64> = (0..495) // up to 19.8 s
+            .map(|i| 58_700 + i * 40_000) // microseconds
+            .filter(|us| gate.admit(Duration::from_micros(*us)))
+            .collect();
+        assert_eq!(admitted.len(), 10, "{admitted:?}");
     }
 
     #[test]
