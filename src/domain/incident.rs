@@ -150,3 +150,41 @@ mod tests {
         assert!("open".parse::<Status>().is_err());
     }
 }
+
+/// A piece of evidence, stored by reference (the image lives in object storage, the reading is
+/// small JSON).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceRef {
+    /// `image`, `video`, `sensor_reading`, `gps_track`, `document`, `note`.
+    pub kind: String,
+    /// Where the artefact lives (e.g. `s3://evidence/ast-0001/2026-11-23T09:00:00Z.jpg`).
+    #[serde(default)]
+    pub uri: Option<String>,
+    /// Small structured payload (sensor reading, detection box and score).
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+}
+
+/// One observation of a problem at a place: a confirmed detection, a sensor alarm episode, a
+/// vehicle event, an operator's or a citizen's report. It opens an appeal or joins an open one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub category: Category,
+    pub source: Source,
+    /// Idempotency key, unique per real-world observation (e.g. `sensor:MH-S-17:episode:4`,
+    /// `camera:ast-0001:det:8812`): submitting it twice records it once.
+    pub source_ref: String,
+    pub position: crate::domain::Position,
+    /// Placement uncertainty in metres, when known (camera without calibration: wide).
+    #[serde(default)]
+    pub uncertainty_m: Option<f64>,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Who reports it: a camera id, sensor id, operator login, or citizen contact.
+    pub actor: String,
+    pub observed_at: chrono::DateTime<chrono::Utc>,
+    #[serde(default)]
+    pub evidence: Vec<EvidenceRef>,
+}

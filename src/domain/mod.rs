@@ -7,5 +7,7 @@
 mod incident;
 mod position;
 
-pub use incident::{Category, CategoryError, RejectReason, Source, Status};
+pub use incident::{
+    Category, CategoryError, EvidenceRef, Observation, RejectReason, Source, Status,
+};
 pub use position::Position;
