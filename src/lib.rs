@@ -9,3 +9,4 @@
 pub mod domain;
 pub mod geo;
 pub mod incidents;
+pub mod registry;
