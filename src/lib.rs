@@ -6,6 +6,7 @@
 //! - `registry`: the appeal registry in PostgreSQL (append-only events, registration numbers).
 //! - `api`: HTTP APIs (Open311 GeoReport v2, appeals JSON API + OpenAPI document).
 
+pub mod api;
 pub mod domain;
 pub mod geo;
 pub mod incidents;

@@ -20,7 +20,7 @@ mod metrics;
 mod views;
 
 #[cfg(test)]
-mod test_db;
+pub(crate) mod test_db;
 #[cfg(test)]
 mod tests;
 
