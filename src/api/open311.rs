@@ -408,9 +408,8 @@ async fn get_requests(state: &AppState, p: &HashMap<String, String>, format: For
         Some("closed") => Some(true),
         Some(other) => return bad(format!("status `{other}` must be `open` or `closed`")),
     };
-    if wanted_status == Some(false) {
-        filter.open_only = true;
-    }
+    filter.open_only = wanted_status == Some(false);
+    filter.closed_only = wanted_status == Some(true);
     let appeals = match state.registry.search(&filter).await {
         Ok(a) => a,
         Err(e) => {
@@ -425,11 +424,6 @@ async fn get_requests(state: &AppState, p: &HashMap<String, String>, format: For
     };
     let items = appeals
         .iter()
-        .filter(|a| {
-            wanted_status.is_none_or(|closed| {
-                closed == matches!(a.status, Status::Closed | Status::Rejected)
-            })
-        })
         .map(|a| request_json(state, a, None))
         .collect();
     render(format, StatusCode::OK, "service_requests", "request", items)

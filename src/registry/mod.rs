@@ -464,6 +464,9 @@ impl Registry {
         if filter.open_only {
             sql.push_str(" AND s.status NOT IN ('closed', 'rejected')");
         }
+        if filter.closed_only {
+            sql.push_str(" AND s.status IN ('closed', 'rejected')");
+        }
         if filter.overdue_only {
             params.push(&now);
             sql.push_str(&format!(

@@ -159,6 +159,9 @@ pub struct AppealFilter {
     /// Only appeals that are not closed or rejected.
     #[serde(default)]
     pub open_only: bool,
+    /// Only closed or rejected appeals.
+    #[serde(default)]
+    pub closed_only: bool,
     /// Only appeals with an overdue, unreached stage.
     #[serde(default)]
     pub overdue_only: bool,
