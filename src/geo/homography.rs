@@ -235,6 +235,24 @@ pub struct CameraPlacement {
 }
 
 impl CameraPlacement {
+    /// Placement of a camera from its layer record and its config's `calibration` pairs
+    /// (`(image [x, y], map [lat, lon])`); no pairs = uncalibrated.
+    pub fn for_camera(
+        camera: &super::Camera,
+        calibration: &[([f64; 2], [f64; 2])],
+    ) -> Result<Self, GeoError> {
+        let homography = if calibration.is_empty() {
+            None
+        } else {
+            Some(Homography::from_pairs(calibration)?)
+        };
+        Ok(Self {
+            position: camera.position,
+            heading_deg: camera.heading_deg,
+            homography,
+        })
+    }
+
     /// Ground position of the image point `image_xy` (e.g. the bottom centre of a box).
     pub fn locate(&self, image_xy: [f64; 2]) -> GroundEstimate {
         if let Some(position) = self.homography.as_ref().and_then(|h| h.project(image_xy)) {
@@ -353,6 +371,37 @@ mod tests {
             Homography::from_pairs(&bad),
             Err(GeoError::BadPair(0))
         ));
+    }
+
+    #[test]
+    fn a_camera_with_calibration_pairs_projects_through_its_homography() {
+        let (proj, pairs) = pairs(&[
+            [100.0, 700.0],
+            [1800.0, 690.0],
+            [1500.0, 300.0],
+            [300.0, 320.0],
+        ]);
+        let camera = super::super::Camera {
+            id: "ast-0001".into(),
+            name: "test".into(),
+            position: proj.origin(),
+            heading_deg: Some(10.0),
+        };
+        let placed = CameraPlacement::for_camera(&camera, &pairs).expect("calibrated");
+        let est = placed.locate([960.0, 540.0]);
+        assert_eq!(est.method, PlacementMethod::Homography);
+        assert_eq!(est.uncertainty_m, MIN_CALIBRATED_UNCERTAINTY_M);
+        assert!(
+            est.position
+                .distance_m(&proj.to_position(truth([960.0, 540.0])))
+                < 0.01
+        );
+        let bare = CameraPlacement::for_camera(&camera, &[]).expect("uncalibrated");
+        assert_eq!(
+            bare.locate([960.0, 540.0]).method,
+            PlacementMethod::CameraHeading
+        );
+        assert!(CameraPlacement::for_camera(&camera, &pairs[..3]).is_err());
     }
 
     #[test]

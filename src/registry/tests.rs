@@ -612,3 +612,40 @@ async fn search_filters_by_status_category_body_and_overdue() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_nodes_can_start_at_once_on_one_database_and_share_the_sequence() {
+    let db = TestDb::create().await;
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(t0()));
+    let mut starts = Vec::new();
+    for _ in 0..4 {
+        let (url, clock) = (db.url.clone(), Arc::clone(&clock));
+        starts.push(tokio::spawn(
+            async move { Registry::connect(&url, clock).await },
+        ));
+    }
+    let mut nodes = Vec::new();
+    for s in starts {
+        nodes.push(
+            s.await
+                .expect("task")
+                .expect("every node migrates or finds it done"),
+        );
+    }
+    let a = submit(
+        &nodes[0],
+        &obs("road_damage", Source::Operator, "n1", 51.15, 71.42),
+    )
+    .await
+    .expect("a");
+    let b = submit(
+        &nodes[3],
+        &obs("road_damage", Source::Operator, "n2", 51.10, 71.50),
+    )
+    .await
+    .expect("b");
+    assert_eq!(
+        [a.number, b.number],
+        [registration_number(2026, 1), registration_number(2026, 2)]
+    );
+}
