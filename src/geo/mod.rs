@@ -65,6 +65,7 @@ pub struct CityIndex {
     body_by_id: HashMap<String, usize>,
     manholes: Vec<Asset>,
     manhole_index: PointIndex,
+    manhole_by_id: HashMap<String, usize>,
     collection_points: Vec<Asset>,
     collection_point_index: PointIndex,
     cameras: Vec<Camera>,
@@ -131,6 +132,10 @@ impl CityIndex {
             layers.bodies.iter().map(|b| b.id.as_str()),
         )?;
         let camera_by_id = unique_ids(dir, layers.cameras.iter().map(|c| c.id.as_str()))?;
+        let manhole_by_id = unique_ids(
+            &dir.join(MANHOLES_FILE),
+            layers.manholes.iter().map(|m| m.id.as_str()),
+        )?;
         for (file, assets) in [
             (MANHOLES_FILE, &layers.manholes),
             (COLLECTION_POINTS_FILE, &layers.collection_points),
@@ -198,6 +203,7 @@ impl CityIndex {
             body_by_id,
             manholes: layers.manholes,
             manhole_index,
+            manhole_by_id,
             collection_points: layers.collection_points,
             collection_point_index,
             cameras: layers.cameras,
@@ -237,6 +243,13 @@ impl CityIndex {
 
     pub fn body(&self, id: &str) -> Option<&Body> {
         self.body_by_id.get(id).and_then(|&i| self.bodies.get(i))
+    }
+
+    /// A manhole by id (a cover sensor names its manhole).
+    pub fn manhole(&self, id: &str) -> Option<&Asset> {
+        self.manhole_by_id
+            .get(id)
+            .and_then(|&i| self.manholes.get(i))
     }
 
     pub fn camera(&self, id: &str) -> Option<&Camera> {

@@ -165,6 +165,8 @@ fn nearest_manhole_agrees_with_a_full_scan_and_respects_the_radius() {
         "only {found} points had a manhole within 150 m"
     );
     let m = &city.manholes()[42];
+    assert_eq!(city.manhole(&m.id).map(|x| x.position), Some(m.position));
+    assert!(city.manhole("MH-nope").is_none());
     let hit = city.nearest_manhole(m.position, 1.0).expect("itself");
     assert_eq!(hit.item.id, m.id);
     assert!(city.body(&m.owner).is_some());
@@ -262,4 +264,35 @@ fn cameras_toml_placements_take_precedence_over_the_geojson() {
     let city = CityIndex::load(tmp.path()).expect("loads");
     assert_eq!(city.cameras().len(), 1);
     assert_eq!(city.cameras()[0].id, "ast-9001");
+}
+
+#[test]
+fn the_committed_demo_layers_are_exactly_what_the_seeded_generator_writes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gen_demo_city.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg("--out")
+        .arg(tmp.path())
+        .output()
+        .expect("python3 runs the generator");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        DISTRICTS_FILE,
+        BODIES_FILE,
+        MANHOLES_FILE,
+        COLLECTION_POINTS_FILE,
+        CAMERAS_GEOJSON_FILE,
+    ] {
+        let committed = std::fs::read(demo_dir().join(f)).expect("committed layer");
+        let fresh = std::fs::read(tmp.path().join(f)).expect("generated layer");
+        assert!(
+            committed == fresh,
+            "{f} differs from the generator's output: rerun scripts/gen_demo_city.py"
+        );
+    }
 }
