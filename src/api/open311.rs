@@ -204,7 +204,7 @@ fn service_json(c: &CategoryConfig) -> Value {
     })
 }
 
-async fn get_services(
+async fn get_collection(
     State(state): State<AppState>,
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
@@ -723,7 +723,7 @@ async fn post_request(
 /// The Open311 routes under `/open311/v2`.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/open311/v2/{file}", get(get_services).post(post_request))
+        .route("/open311/v2/{file}", get(get_collection).post(post_request))
         .route("/open311/v2/services/{file}", get(get_service_definition))
         .route("/open311/v2/requests/{file}", get(get_request))
         .route("/open311/v2/tokens/{file}", get(get_token))

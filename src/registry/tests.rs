@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use super::test_db::TestDb;
 use super::*;
-use crate::domain::{Category, EvidenceRef, Observation, RejectReason, Source};
+use crate::domain::{Category, EvidenceRef, Observation, RejectReason, Source, Status};
 use crate::geo::CityHandle;
 use crate::incidents::{IncidentsConfig, Intake};
 
