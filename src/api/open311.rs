@@ -729,3 +729,36 @@ pub fn router(state: AppState) -> Router {
         .route("/open311/v2/tokens/{file}", get(get_token))
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_escapes_markup_and_drops_control_characters() {
+        let items = vec![json!({ "description": "pipe <burst> & \"flooding\" 'yard'\u{1}" })];
+        let xml = to_xml("service_requests", "request", &items);
+        assert!(
+            xml.ends_with("<service_requests><request><description>pipe &lt;burst&gt; &amp; &quot;flooding&quot; &apos;yard&apos;</description></request></service_requests>"),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn the_format_suffix_decides_json_or_xml_and_anything_else_is_an_error() {
+        assert_eq!(
+            split_format("requests.json")
+                .map(|(s, f)| (s.to_owned(), f))
+                .ok(),
+            Some(("requests".into(), Format::Json))
+        );
+        assert_eq!(
+            split_format("109-2026-000001.xml")
+                .map(|(s, f)| (s.to_owned(), f))
+                .ok(),
+            Some(("109-2026-000001".into(), Format::Xml))
+        );
+        assert!(split_format("requests").is_err());
+        assert!(split_format("requests.csv").is_err());
+    }
+}
