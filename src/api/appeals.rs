@@ -19,7 +19,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState};
+use super::appeals_error::AppealsApiError;
+use super::registry_api::RegistryApiState;
 use crate::domain::{Category, EvidenceRef, Observation, Position, RejectReason, Source};
 use crate::registry::{Action, AppealFilter, AppealView, Confirmer, EventView, EvidenceView};
 
@@ -35,7 +36,7 @@ async fn openapi() -> Response {
     response
 }
 
-async fn services(State(state): State<AppState>) -> Json<Value> {
+async fn services(State(state): State<RegistryApiState>) -> Json<Value> {
     let list: Vec<Value> = state
         .intake
         .config()
@@ -58,36 +59,36 @@ async fn services(State(state): State<AppState>) -> Json<Value> {
 }
 
 async fn search(
-    State(state): State<AppState>,
+    State(state): State<RegistryApiState>,
     filter: Result<Query<AppealFilter>, QueryRejection>,
-) -> Result<Json<Vec<AppealView>>, ApiError> {
-    let Query(filter) = filter.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+) -> Result<Json<Vec<AppealView>>, AppealsApiError> {
+    let Query(filter) = filter.map_err(|e| AppealsApiError::BadRequest(e.body_text()))?;
     Ok(Json(state.registry.search(&filter).await?))
 }
 
 async fn one(
-    State(state): State<AppState>,
+    State(state): State<RegistryApiState>,
     Path(number): Path<String>,
-) -> Result<Json<AppealView>, ApiError> {
+) -> Result<Json<AppealView>, AppealsApiError> {
     state
         .registry
         .appeal(&number)
         .await?
         .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("appeal `{number}` not found")))
+        .ok_or_else(|| AppealsApiError::NotFound(format!("appeal `{number}` not found")))
 }
 
 async fn timeline(
-    State(state): State<AppState>,
+    State(state): State<RegistryApiState>,
     Path(number): Path<String>,
-) -> Result<Json<Vec<EventView>>, ApiError> {
+) -> Result<Json<Vec<EventView>>, AppealsApiError> {
     Ok(Json(state.registry.timeline(&number).await?))
 }
 
 async fn evidence(
-    State(state): State<AppState>,
+    State(state): State<RegistryApiState>,
     Path(number): Path<String>,
-) -> Result<Json<Vec<EvidenceView>>, ApiError> {
+) -> Result<Json<Vec<EvidenceView>>, AppealsApiError> {
     Ok(Json(state.registry.evidence(&number).await?))
 }
 
@@ -116,14 +117,17 @@ const fn operator() -> Source {
 }
 
 async fn file(
-    State(state): State<AppState>,
+    State(state): State<RegistryApiState>,
     body: Result<Json<NewObservation>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Json(n) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+) -> Result<(StatusCode, Json<Value>), AppealsApiError> {
+    let Json(n) = body.map_err(|e| AppealsApiError::BadRequest(e.body_text()))?;
     if n.actor.trim().is_empty() {
-        return Err(ApiError::BadRequest("actor must not be empty".into()));
+        return Err(AppealsApiError::BadRequest(
+            "actor must not be empty".into(),
+        ));
     }
-    let category = Category::new(&n.category).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let category =
+        Category::new(&n.category).map_err(|e| AppealsApiError::BadRequest(e.to_string()))?;
     let source_ref = n
         .source_ref
         .unwrap_or_else(|| format!("api:{}:{:016x}", n.actor, rand::random::<u64>()));
@@ -166,8 +170,8 @@ pub struct ActionBody {
     pub confirmed_by: Option<Confirmer>,
 }
 
-fn action(verb: &str, b: &ActionBody) -> Result<Action, ApiError> {
-    let need = |field: &str| ApiError::BadRequest(format!("`{verb}` needs `{field}`"));
+fn action(verb: &str, b: &ActionBody) -> Result<Action, AppealsApiError> {
+    let need = |field: &str| AppealsApiError::BadRequest(format!("`{verb}` needs `{field}`"));
     Ok(match verb {
         "confirm" => Action::Confirm,
         "reject" => Action::Reject {
@@ -188,7 +192,7 @@ fn action(verb: &str, b: &ActionBody) -> Result<Action, ApiError> {
         "reopen" => Action::Reopen,
         "comment" => Action::Comment,
         other => {
-            return Err(ApiError::NotFound(format!(
+            return Err(AppealsApiError::NotFound(format!(
                 "unknown action `{other}`; use confirm, reject, assign, start, stage, resolve, close, reopen or comment"
             )));
         }
@@ -196,16 +200,16 @@ fn action(verb: &str, b: &ActionBody) -> Result<Action, ApiError> {
 }
 
 async fn act(
-    State(state): State<AppState>,
+    State(state): State<RegistryApiState>,
     Path((number, verb)): Path<(String, String)>,
     body: Result<Json<ActionBody>, JsonRejection>,
-) -> Result<Json<AppealView>, ApiError> {
-    let Json(b) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+) -> Result<Json<AppealView>, AppealsApiError> {
+    let Json(b) = body.map_err(|e| AppealsApiError::BadRequest(e.body_text()))?;
     let action = action(&verb, &b)?;
     if let Action::Assign { body_id, .. } = &action
         && state.intake.city().body(body_id).is_none()
     {
-        return Err(ApiError::Unprocessable(format!(
+        return Err(AppealsApiError::Unprocessable(format!(
             "body `{body_id}` is not in the city's bodies layer"
         )));
     }
@@ -226,7 +230,7 @@ async fn act(
 }
 
 /// The appeals API routes under `/api/v1`.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: RegistryApiState) -> Router {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/services", get(services))

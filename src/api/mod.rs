@@ -1,50 +1,12 @@
-//! HTTP APIs over the registry.
+//! HTTP (axum).
 //!
-//! - `/open311/v2/…`: Open311 GeoReport v2 (services, service definitions, requests GET/POST,
-//!   request by id, tokens; `.json` and `.xml`; the spec's error format) — [`open311`].
-//! - `/api/v1/…`: the appeals JSON API for the UI (search, one appeal, timeline, evidence,
-//!   lifecycle actions) with its OpenAPI document at `/api/v1/openapi.json` — [`appeals`].
-//!
-//! One way in: [`router`] with an [`AppState`]. Handlers only await the registry (PostgreSQL)
-//! and do no blocking work.
+//! The appeal registry's APIs (mount [`registry_api::router`]):
+//! - [`open311`]: Open311 GeoReport v2 under `/open311/v2` (JSON and XML).
+//! - [`appeals`]: the appeals JSON API under `/api/v1` with its OpenAPI document.
 
 pub mod appeals;
-mod error;
+mod appeals_error;
 pub mod open311;
-
+pub mod registry_api;
 #[cfg(test)]
-mod tests;
-
-use std::sync::Arc;
-
-use axum::Router;
-
-pub use error::ApiError;
-
-use crate::incidents::Intake;
-use crate::registry::Registry;
-
-/// Open311 settings.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Open311Config {
-    /// The `jurisdiction_id` this endpoint serves (requests naming another get a 404 error);
-    /// `None` accepts any or none.
-    pub jurisdiction_id: Option<String>,
-    /// API keys allowed to POST requests; empty = no key required.
-    pub api_keys: Vec<String>,
-}
-
-/// What the handlers share.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    pub registry: Registry,
-    pub intake: Intake,
-    pub open311: Arc<Open311Config>,
-}
-
-/// Both APIs: `/open311/v2` and `/api/v1`.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(open311::router(state.clone()))
-        .merge(appeals::router(state))
-}
+mod registry_api_tests;

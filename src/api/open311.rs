@@ -19,7 +19,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rand::Rng;
 use serde_json::{Value, json};
 
-use super::AppState;
+use super::registry_api::RegistryApiState;
 use crate::domain::{Category, EvidenceRef, Observation, Position, Source, Status};
 use crate::incidents::CategoryConfig;
 use crate::registry::{AppealFilter, AppealView};
@@ -173,7 +173,7 @@ fn params(raw: &[u8]) -> HashMap<String, String> {
 }
 
 fn check_jurisdiction(
-    state: &AppState,
+    state: &RegistryApiState,
     p: &HashMap<String, String>,
     format: Format,
 ) -> Result<(), Open311Error> {
@@ -205,7 +205,7 @@ fn service_json(c: &CategoryConfig) -> Value {
 }
 
 async fn get_collection(
-    State(state): State<AppState>,
+    State(state): State<RegistryApiState>,
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -239,7 +239,7 @@ async fn get_collection(
 }
 
 async fn get_service_definition(
-    State(state): State<AppState>,
+    State(state): State<RegistryApiState>,
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -285,7 +285,7 @@ async fn get_service_definition(
     }
 }
 
-fn request_json(state: &AppState, a: &AppealView, media_url: Option<String>) -> Value {
+fn request_json(state: &RegistryApiState, a: &AppealView, media_url: Option<String>) -> Value {
     let closed = matches!(a.status, Status::Closed | Status::Rejected);
     let service_name = state
         .intake
@@ -321,7 +321,7 @@ fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-async fn media_url(state: &AppState, number: &str) -> Option<String> {
+async fn media_url(state: &RegistryApiState, number: &str) -> Option<String> {
     let evidence = state.registry.evidence(number).await.ok()?;
     evidence.iter().find_map(|e| {
         e.items.as_array()?.iter().find_map(|i| {
@@ -347,7 +347,11 @@ fn parse_date(format: Format, key: &str, v: &str) -> Result<DateTime<Utc>, Open3
         })
 }
 
-async fn get_requests(state: &AppState, p: &HashMap<String, String>, format: Format) -> Response {
+async fn get_requests(
+    state: &RegistryApiState,
+    p: &HashMap<String, String>,
+    format: Format,
+) -> Response {
     let bad = |d: String| Open311Error::new(format, StatusCode::BAD_REQUEST, d).into_response();
     if let Some(ids) = p.get("service_request_id") {
         let mut items = Vec::new();
@@ -430,7 +434,7 @@ async fn get_requests(state: &AppState, p: &HashMap<String, String>, format: For
 }
 
 async fn get_request(
-    State(state): State<AppState>,
+    State(state): State<RegistryApiState>,
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -474,7 +478,7 @@ async fn get_request(
     }
 }
 
-async fn get_token(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+async fn get_token(State(state): State<RegistryApiState>, Path(file): Path<String>) -> Response {
     let (token, format) = match split_format(&file) {
         Ok(v) => v,
         Err(e) => return e.into_response(),
@@ -515,7 +519,7 @@ fn token_ref(token: &str) -> String {
 
 /// Turn POST parameters into an observation, or the spec error explaining what is wrong.
 fn citizen_observation(
-    state: &AppState,
+    state: &RegistryApiState,
     p: &HashMap<String, String>,
     format: Format,
     token: &str,
@@ -657,7 +661,7 @@ fn citizen_observation(
 }
 
 async fn post_request(
-    State(state): State<AppState>,
+    State(state): State<RegistryApiState>,
     Path(file): Path<String>,
     body: Bytes,
 ) -> Response {
@@ -721,7 +725,7 @@ async fn post_request(
 }
 
 /// The Open311 routes under `/open311/v2`.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: RegistryApiState) -> Router {
     Router::new()
         .route("/open311/v2/{file}", get(get_collection).post(post_request))
         .route("/open311/v2/services/{file}", get(get_service_definition))

@@ -9,9 +9,11 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::*;
+use super::registry_api::{Open311Config, RegistryApiState, router};
 use crate::geo::CityHandle;
 use crate::incidents::IncidentsConfig;
+use crate::incidents::Intake;
+use crate::registry::Registry;
 use crate::registry::SystemClock;
 use crate::registry::test_db::TestDb;
 
@@ -30,7 +32,7 @@ async fn serve(open311: Open311Config) -> Server {
     let registry = Registry::connect(&db.url, Arc::new(SystemClock))
         .await
         .expect("registry");
-    let state = AppState {
+    let state = RegistryApiState {
         registry,
         intake: Intake::new(Arc::new(IncidentsConfig::default()), Arc::clone(city)),
         open311: Arc::new(open311),
