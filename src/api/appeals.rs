@@ -99,7 +99,7 @@ pub struct NewObservation {
     pub category: String,
     #[serde(default = "operator")]
     pub source: Source,
-    /// Idempotency key; generated when absent (then retries create duplicates evidence).
+    /// Idempotency key; generated when absent (then a retried POST records its evidence twice).
     pub source_ref: Option<String>,
     pub lat: f64,
     pub lon: f64,
