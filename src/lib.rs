@@ -10,14 +10,20 @@
 //! - [`web`]: the operator UI served by the API.
 //! - [`qa`]: replay of recorded footage through the same pipeline.
 //! - [`sim`]: simulated RTSP cameras over `test-media/` (`sitcenter rtsp-sim`).
+//! - [`geo`]: city layers (districts, bodies, manholes, collection points, cameras) in R-trees; image→map.
+//! - [`incidents`]: categories → responsible body, SLA stages, dedup rules (TOML).
+//! - [`registry`]: the appeal registry in PostgreSQL (append-only events, gap-free numbers, SLA escalation).
 
 pub mod api;
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod geo;
+pub mod incidents;
 pub mod ingest;
 pub mod obs;
 pub mod qa;
+pub mod registry;
 pub mod sim;
 #[cfg(test)]
 pub(crate) mod test_util;

@@ -13,8 +13,14 @@
 //! | `POST /api/cameras/{id}/restart` | restart one camera (e.g. after fixing it) |
 //! | `POST /api/reload` | re-read the cameras file now |
 
+pub mod appeals;
+mod appeals_error;
 mod cameras;
 mod error;
+pub mod open311;
+pub mod registry_api;
+#[cfg(test)]
+mod registry_api_tests;
 
 use std::sync::Arc;
 

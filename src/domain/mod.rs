@@ -6,8 +6,12 @@
 
 mod frame;
 mod ids;
+mod incident;
 mod position;
 
 pub use frame::{Frame, Letterbox};
 pub use ids::CameraId;
+pub use incident::{
+    Category, CategoryError, EvidenceRef, Observation, RejectReason, Source, Status,
+};
 pub use position::Position;

@@ -1,0 +1,243 @@
+//! The appeals JSON API for the UI, under `/api/v1`:
+//!
+//! - `GET  /api/v1/openapi.json` — this API's OpenAPI 3.0 document
+//! - `GET  /api/v1/services` — categories with SLA stages and dedup rules
+//! - `GET  /api/v1/appeals?status=&category=&source=&body_id=&district=&registered_from=&registered_to=&open_only=&overdue_only=&text=&limit=&offset=`
+//! - `POST /api/v1/appeals` — an operator (or any source) files an observation; it joins an open
+//!   appeal or registers a new one
+//! - `GET  /api/v1/appeals/{number}`, `…/{number}/timeline`, `…/{number}/evidence`
+//! - `POST /api/v1/appeals/{number}/{confirm|reject|assign|start|stage|resolve|close|reopen|comment}`
+//!   with `{"actor": "…", "note": "…", …}`
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::appeals_error::AppealsApiError;
+use super::registry_api::RegistryApiState;
+use crate::domain::{Category, EvidenceRef, Observation, Position, RejectReason, Source};
+use crate::registry::{Action, AppealFilter, AppealView, Confirmer, EventView, EvidenceView};
+
+/// The OpenAPI document served at `/api/v1/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    let mut response = OPENAPI_JSON.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+async fn services(State(state): State<RegistryApiState>) -> Json<Value> {
+    let list: Vec<Value> = state
+        .intake
+        .config()
+        .categories
+        .iter()
+        .map(|c| {
+            json!({
+                "code": c.code.as_str(),
+                "name": c.name,
+                "group": c.group,
+                "body_kind": c.body_kind,
+                "asset": c.asset,
+                "stages": c.stages,
+                "dedup_radius_m": c.dedup.radius_m,
+                "dedup_window_minutes": c.dedup.window.as_secs() / 60,
+            })
+        })
+        .collect();
+    Json(Value::Array(list))
+}
+
+async fn search(
+    State(state): State<RegistryApiState>,
+    filter: Result<Query<AppealFilter>, QueryRejection>,
+) -> Result<Json<Vec<AppealView>>, AppealsApiError> {
+    let Query(filter) = filter.map_err(|e| AppealsApiError::BadRequest(e.body_text()))?;
+    Ok(Json(state.registry.search(&filter).await?))
+}
+
+async fn one(
+    State(state): State<RegistryApiState>,
+    Path(number): Path<String>,
+) -> Result<Json<AppealView>, AppealsApiError> {
+    state
+        .registry
+        .appeal(&number)
+        .await?
+        .map(Json)
+        .ok_or_else(|| AppealsApiError::NotFound(format!("appeal `{number}` not found")))
+}
+
+async fn timeline(
+    State(state): State<RegistryApiState>,
+    Path(number): Path<String>,
+) -> Result<Json<Vec<EventView>>, AppealsApiError> {
+    Ok(Json(state.registry.timeline(&number).await?))
+}
+
+async fn evidence(
+    State(state): State<RegistryApiState>,
+    Path(number): Path<String>,
+) -> Result<Json<Vec<EvidenceView>>, AppealsApiError> {
+    Ok(Json(state.registry.evidence(&number).await?))
+}
+
+/// `POST /api/v1/appeals` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewObservation {
+    pub category: String,
+    #[serde(default = "operator")]
+    pub source: Source,
+    /// Idempotency key; generated when absent (then a retried POST records its evidence twice).
+    pub source_ref: Option<String>,
+    pub lat: f64,
+    pub lon: f64,
+    pub uncertainty_m: Option<f64>,
+    pub address: Option<String>,
+    pub description: Option<String>,
+    pub actor: String,
+    pub observed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub evidence: Vec<EvidenceRef>,
+}
+
+const fn operator() -> Source {
+    Source::Operator
+}
+
+async fn file(
+    State(state): State<RegistryApiState>,
+    body: Result<Json<NewObservation>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), AppealsApiError> {
+    let Json(n) = body.map_err(|e| AppealsApiError::BadRequest(e.body_text()))?;
+    if n.actor.trim().is_empty() {
+        return Err(AppealsApiError::BadRequest(
+            "actor must not be empty".into(),
+        ));
+    }
+    let category =
+        Category::new(&n.category).map_err(|e| AppealsApiError::BadRequest(e.to_string()))?;
+    let source_ref = n
+        .source_ref
+        .unwrap_or_else(|| format!("api:{}:{:016x}", n.actor, rand::random::<u64>()));
+    let obs = Observation {
+        category,
+        source: n.source,
+        source_ref,
+        position: Position::new(n.lat, n.lon),
+        uncertainty_m: n.uncertainty_m,
+        address: n.address,
+        description: n.description,
+        actor: n.actor,
+        observed_at: n.observed_at.unwrap_or_else(|| state.registry.now()),
+        evidence: n.evidence,
+    };
+    let plan = state.intake.plan(&obs)?;
+    let submission = state.registry.submit(&obs, &plan).await?;
+    let status = match submission.outcome {
+        crate::registry::SubmitOutcome::Created => StatusCode::CREATED,
+        _ => StatusCode::OK,
+    };
+    Ok((
+        status,
+        Json(
+            json!({ "number": submission.number, "outcome": submission.outcome, "routing": plan.routing }),
+        ),
+    ))
+}
+
+/// Body of the lifecycle verbs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    pub actor: String,
+    pub note: Option<String>,
+    pub reason: Option<RejectReason>,
+    pub body_id: Option<String>,
+    pub body_name: Option<String>,
+    pub stage: Option<String>,
+    pub confirmed_by: Option<Confirmer>,
+}
+
+fn action(verb: &str, b: &ActionBody) -> Result<Action, AppealsApiError> {
+    let need = |field: &str| AppealsApiError::BadRequest(format!("`{verb}` needs `{field}`"));
+    Ok(match verb {
+        "confirm" => Action::Confirm,
+        "reject" => Action::Reject {
+            reason: b.reason.ok_or_else(|| need("reason"))?,
+        },
+        "assign" => Action::Assign {
+            body_id: b.body_id.clone().ok_or_else(|| need("body_id"))?,
+            body_name: b.body_name.clone(),
+        },
+        "start" => Action::Start,
+        "stage" => Action::ReachStage {
+            stage: b.stage.clone().ok_or_else(|| need("stage"))?,
+        },
+        "resolve" => Action::Resolve,
+        "close" => Action::Close {
+            confirmed_by: b.confirmed_by.ok_or_else(|| need("confirmed_by"))?,
+        },
+        "reopen" => Action::Reopen,
+        "comment" => Action::Comment,
+        other => {
+            return Err(AppealsApiError::NotFound(format!(
+                "unknown action `{other}`; use confirm, reject, assign, start, stage, resolve, close, reopen or comment"
+            )));
+        }
+    })
+}
+
+async fn act(
+    State(state): State<RegistryApiState>,
+    Path((number, verb)): Path<(String, String)>,
+    body: Result<Json<ActionBody>, JsonRejection>,
+) -> Result<Json<AppealView>, AppealsApiError> {
+    let Json(b) = body.map_err(|e| AppealsApiError::BadRequest(e.body_text()))?;
+    let action = action(&verb, &b)?;
+    if let Action::Assign { body_id, .. } = &action
+        && state.intake.city().body(body_id).is_none()
+    {
+        return Err(AppealsApiError::Unprocessable(format!(
+            "body `{body_id}` is not in the city's bodies layer"
+        )));
+    }
+    let mut action = action;
+    if let Action::Assign {
+        body_id,
+        body_name: name @ None,
+    } = &mut action
+    {
+        *name = state.intake.city().body(body_id).map(|b| b.name.clone());
+    }
+    Ok(Json(
+        state
+            .registry
+            .apply(&number, &b.actor, &action, b.note.as_deref())
+            .await?,
+    ))
+}
+
+/// The appeals API routes under `/api/v1`.
+pub fn router(state: RegistryApiState) -> Router {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/services", get(services))
+        .route("/api/v1/appeals", get(search).post(file))
+        .route("/api/v1/appeals/{number}", get(one))
+        .route("/api/v1/appeals/{number}/timeline", get(timeline))
+        .route("/api/v1/appeals/{number}/evidence", get(evidence))
+        .route("/api/v1/appeals/{number}/{verb}", post(act))
+        .with_state(state)
+}

@@ -1,0 +1,768 @@
+//! Open311 GeoReport v2 (<https://wiki.open311.org/GeoReport_v2/>) over the registry.
+//!
+//! Routes (under `/open311/v2`), each with a `.json` or `.xml` suffix:
+//! `GET services`, `GET services/{code}`, `GET requests`, `POST requests`
+//! (`application/x-www-form-urlencoded`), `GET requests/{id}`, `GET tokens/{token}`.
+//! `service_request_id` is the registration number (`109-2026-000123`); `token` is returned by
+//! POST as well and stays resolvable. Errors use the spec's format:
+//! `[{"code": 400, "description": "…"}]` / `<errors><error><code>…`.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, NaiveDate, Utc};
+use rand::Rng;
+use serde_json::{Value, json};
+
+use super::registry_api::RegistryApiState;
+use crate::domain::{Category, EvidenceRef, Observation, Position, Source, Status};
+use crate::incidents::CategoryConfig;
+use crate::registry::{AppealFilter, AppealView};
+
+/// Requests returned by `GET requests` at most (the spec's suggested default cap).
+pub const MAX_REQUESTS: i64 = 1000;
+/// Default `GET requests` window when no dates are given (the spec's 90 days).
+pub const DEFAULT_WINDOW_DAYS: i64 = 90;
+/// The free-text attribute every service accepts.
+const LANDMARK_ATTRIBUTE: &str = "landmark";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Json,
+    Xml,
+}
+
+/// An Open311 error: HTTP status + description, rendered in the request's format.
+#[derive(Debug)]
+pub struct Open311Error {
+    status: StatusCode,
+    description: String,
+    format: Format,
+}
+
+impl Open311Error {
+    fn new(format: Format, status: StatusCode, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            description: description.into(),
+            format,
+        }
+    }
+}
+
+impl IntoResponse for Open311Error {
+    fn into_response(self) -> Response {
+        let code = self.status.as_u16();
+        let body = match self.format {
+            Format::Json => json!([{ "code": code, "description": self.description }]).to_string(),
+            Format::Xml => format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<errors><error><code>{code}</code><description>{}</description></error></errors>",
+                escape(&self.description)
+            ),
+        };
+        respond(self.status, self.format, body)
+    }
+}
+
+fn respond(status: StatusCode, format: Format, body: String) -> Response {
+    let content_type = match format {
+        Format::Json => "application/json; charset=utf-8",
+        Format::Xml => "text/xml; charset=utf-8",
+    };
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// Split `name.json` → (`name`, format); unknown suffix → a JSON error.
+fn split_format(file: &str) -> Result<(&str, Format), Open311Error> {
+    let (stem, ext) = file.rsplit_once('.').ok_or_else(|| {
+        Open311Error::new(
+            Format::Json,
+            StatusCode::BAD_REQUEST,
+            format!("`{file}` needs a format suffix: .json or .xml"),
+        )
+    })?;
+    match ext {
+        "json" => Ok((stem, Format::Json)),
+        "xml" => Ok((stem, Format::Xml)),
+        other => Err(Open311Error::new(
+            Format::Json,
+            StatusCode::BAD_REQUEST,
+            format!("format `{other}` is not supported: use .json or .xml"),
+        )),
+    }
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn xml_value(out: &mut String, key: &str, v: &Value) {
+    match v {
+        Value::Null => out.push_str(&format!("<{key}/>")),
+        Value::Array(list) => {
+            out.push_str(&format!("<{key}>"));
+            let child = key.strip_suffix('s').unwrap_or(key);
+            for entry in list {
+                xml_value(out, child, entry);
+            }
+            out.push_str(&format!("</{key}>"));
+        }
+        Value::Object(map) => {
+            out.push_str(&format!("<{key}>"));
+            for (k, v) in map {
+                xml_value(out, k, v);
+            }
+            out.push_str(&format!("</{key}>"));
+        }
+        Value::String(s) => out.push_str(&format!("<{key}>{}</{key}>", escape(s))),
+        other => out.push_str(&format!("<{key}>{other}</{key}>")),
+    }
+}
+
+const XML_HEADER: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
+
+/// Render a JSON array of objects as `<root><item>…</item>…</root>`; nested arrays become
+/// repeated child elements named by the singular (`attributes` → `attribute`).
+fn to_xml(root: &str, item: &str, items: &[Value]) -> String {
+    let mut out = String::from(XML_HEADER);
+    out.push_str(&format!("<{root}>"));
+    for entry in items {
+        xml_value(&mut out, item, entry);
+    }
+    out.push_str(&format!("</{root}>"));
+    out
+}
+
+fn render(
+    format: Format,
+    status: StatusCode,
+    root: &str,
+    item: &str,
+    items: Vec<Value>,
+) -> Response {
+    let body = match format {
+        Format::Json => Value::Array(items).to_string(),
+        Format::Xml => to_xml(root, item, &items),
+    };
+    respond(status, format, body)
+}
+
+fn params(raw: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(raw).into_owned().collect()
+}
+
+fn check_jurisdiction(
+    state: &RegistryApiState,
+    p: &HashMap<String, String>,
+    format: Format,
+) -> Result<(), Open311Error> {
+    match (&state.open311.jurisdiction_id, p.get("jurisdiction_id")) {
+        (Some(ours), Some(theirs)) if ours != theirs => Err(Open311Error::new(
+            format,
+            StatusCode::NOT_FOUND,
+            format!("jurisdiction_id `{theirs}` is not served here (this is `{ours}`)"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn service_json(c: &CategoryConfig) -> Value {
+    let stages: Vec<String> = c
+        .stages
+        .iter()
+        .map(|s| format!("{} within {} min", s.name, s.within.as_secs() / 60))
+        .collect();
+    json!({
+        "service_code": c.code.as_str(),
+        "service_name": c.name,
+        "description": format!("{} (deadlines: {})", c.name, stages.join(", ")),
+        "metadata": true,
+        "type": "realtime",
+        "keywords": c.code.as_str().replace('_', ","),
+        "group": c.group.clone().unwrap_or_default(),
+    })
+}
+
+async fn get_collection(
+    State(state): State<RegistryApiState>,
+    Path(file): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (stem, format) = match split_format(&file) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let p = params(query.as_deref().unwrap_or("").as_bytes());
+    if let Err(e) = check_jurisdiction(&state, &p, format) {
+        return e.into_response();
+    }
+    match stem {
+        "services" => {
+            let items = state
+                .intake
+                .config()
+                .categories
+                .iter()
+                .map(service_json)
+                .collect();
+            render(format, StatusCode::OK, "services", "service", items)
+        }
+        "requests" => get_requests(&state, &p, format).await,
+        other => Open311Error::new(
+            format,
+            StatusCode::NOT_FOUND,
+            format!("no resource `{other}`"),
+        )
+        .into_response(),
+    }
+}
+
+async fn get_service_definition(
+    State(state): State<RegistryApiState>,
+    Path(file): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (code, format) = match split_format(&file) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = check_jurisdiction(
+        &state,
+        &params(query.as_deref().unwrap_or("").as_bytes()),
+        format,
+    ) {
+        return e.into_response();
+    }
+    let Some(c) = state.intake.config().category(code) else {
+        return Open311Error::new(
+            format,
+            StatusCode::NOT_FOUND,
+            format!("service_code `{code}` is not a known service"),
+        )
+        .into_response();
+    };
+    let definition = json!({
+        "service_code": c.code.as_str(),
+        "attributes": [{
+            "variable": true,
+            "code": LANDMARK_ATTRIBUTE,
+            "datatype": "string",
+            "required": false,
+            "datatype_description": "Free text",
+            "order": 1,
+            "description": "Nearby landmark, entrance or house number that helps the crew find the place",
+            "values": [],
+        }],
+    });
+    match format {
+        Format::Json => respond(StatusCode::OK, format, definition.to_string()),
+        Format::Xml => {
+            let mut body = String::from(XML_HEADER);
+            xml_value(&mut body, "service_definition", &definition);
+            respond(StatusCode::OK, format, body)
+        }
+    }
+}
+
+fn request_json(state: &RegistryApiState, a: &AppealView, media_url: Option<String>) -> Value {
+    let closed = matches!(a.status, Status::Closed | Status::Rejected);
+    let service_name = state
+        .intake
+        .config()
+        .category(&a.category)
+        .map(|c| c.name.clone())
+        .unwrap_or_else(|| a.category.clone());
+    let notice = a
+        .final_deadline()
+        .map(|d| format!("{} by {}", d.stage, d.due_at.format("%Y-%m-%dT%H:%M:%SZ")));
+    json!({
+        "service_request_id": a.number,
+        "status": if closed { "closed" } else { "open" },
+        "status_notes": a.status.as_str(),
+        "service_name": service_name,
+        "service_code": a.category,
+        "description": a.description,
+        "agency_responsible": a.body_name.clone().or_else(|| a.body_id.clone()),
+        "service_notice": notice,
+        "requested_datetime": iso(a.registered_at),
+        "updated_datetime": iso(a.updated_at),
+        "expected_datetime": a.final_deadline().map(|d| iso(d.due_at)),
+        "address": a.address,
+        "address_id": Value::Null,
+        "zipcode": Value::Null,
+        "lat": a.position.lat,
+        "long": a.position.lon,
+        "media_url": media_url,
+    })
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+async fn media_url(state: &RegistryApiState, number: &str) -> Option<String> {
+    let evidence = state.registry.evidence(number).await.ok()?;
+    evidence.iter().find_map(|e| {
+        e.items.as_array()?.iter().find_map(|i| {
+            (i.get("kind")?.as_str()? == "image")
+                .then(|| i.get("uri")?.as_str().map(str::to_owned))?
+        })
+    })
+}
+
+fn parse_date(format: Format, key: &str, v: &str) -> Result<DateTime<Utc>, Open311Error> {
+    DateTime::parse_from_rfc3339(v)
+        .map(|d| d.with_timezone(&Utc))
+        .or_else(|_| {
+            NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+        })
+        .map_err(|_| {
+            Open311Error::new(
+                format,
+                StatusCode::BAD_REQUEST,
+                format!("{key} `{v}` is not a W3C datetime such as 2026-03-02T10:00:00Z"),
+            )
+        })
+}
+
+async fn get_requests(
+    state: &RegistryApiState,
+    p: &HashMap<String, String>,
+    format: Format,
+) -> Response {
+    let bad = |d: String| Open311Error::new(format, StatusCode::BAD_REQUEST, d).into_response();
+    if let Some(ids) = p.get("service_request_id") {
+        let mut items = Vec::new();
+        for id in ids.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match state.registry.appeal(id).await {
+                Ok(Some(a)) => {
+                    let media = media_url(state, &a.number).await;
+                    items.push(request_json(state, &a, media));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "open311 request lookup failed");
+                    return Open311Error::new(
+                        format,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the registry is unavailable",
+                    )
+                    .into_response();
+                }
+            }
+        }
+        return render(format, StatusCode::OK, "service_requests", "request", items);
+    }
+    let mut filter = AppealFilter {
+        limit: Some(MAX_REQUESTS),
+        ..Default::default()
+    };
+    if let Some(code) = p.get("service_code") {
+        if code.contains(',') {
+            return bad("service_code: one code per query is supported".into());
+        }
+        filter.category = Some(code.clone());
+    }
+    let start = match p
+        .get("start_date")
+        .map(|v| parse_date(format, "start_date", v))
+        .transpose()
+    {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let end = match p
+        .get("end_date")
+        .map(|v| parse_date(format, "end_date", v))
+        .transpose()
+    {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let now = state.registry.now();
+    let end_or_now = end.unwrap_or(now + chrono::Duration::seconds(1));
+    filter.registered_to = Some(end_or_now);
+    filter.registered_from =
+        Some(start.unwrap_or(end_or_now - chrono::Duration::days(DEFAULT_WINDOW_DAYS)));
+    let wanted_status = match p.get("status").map(String::as_str) {
+        None => None,
+        Some("open") => Some(false),
+        Some("closed") => Some(true),
+        Some(other) => return bad(format!("status `{other}` must be `open` or `closed`")),
+    };
+    filter.open_only = wanted_status == Some(false);
+    filter.closed_only = wanted_status == Some(true);
+    let appeals = match state.registry.search(&filter).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "open311 search failed");
+            return Open311Error::new(
+                format,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the registry is unavailable",
+            )
+            .into_response();
+        }
+    };
+    let items = appeals
+        .iter()
+        .map(|a| request_json(state, a, None))
+        .collect();
+    render(format, StatusCode::OK, "service_requests", "request", items)
+}
+
+async fn get_request(
+    State(state): State<RegistryApiState>,
+    Path(file): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (id, format) = match split_format(&file) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = check_jurisdiction(
+        &state,
+        &params(query.as_deref().unwrap_or("").as_bytes()),
+        format,
+    ) {
+        return e.into_response();
+    }
+    match state.registry.appeal(id).await {
+        Ok(Some(a)) => {
+            let media = media_url(&state, &a.number).await;
+            render(
+                format,
+                StatusCode::OK,
+                "service_requests",
+                "request",
+                vec![request_json(&state, &a, media)],
+            )
+        }
+        Ok(None) => Open311Error::new(
+            format,
+            StatusCode::NOT_FOUND,
+            format!("service_request_id `{id}` not found"),
+        )
+        .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "open311 request lookup failed");
+            Open311Error::new(
+                format,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the registry is unavailable",
+            )
+            .into_response()
+        }
+    }
+}
+
+async fn get_token(State(state): State<RegistryApiState>, Path(file): Path<String>) -> Response {
+    let (token, format) = match split_format(&file) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    match state
+        .registry
+        .number_for_source_ref(&token_ref(token))
+        .await
+    {
+        Ok(Some(number)) => render(
+            format,
+            StatusCode::OK,
+            "service_requests",
+            "request",
+            vec![json!({ "service_request_id": number, "token": token })],
+        ),
+        Ok(None) => Open311Error::new(
+            format,
+            StatusCode::NOT_FOUND,
+            format!("token `{token}` not found"),
+        )
+        .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "open311 token lookup failed");
+            Open311Error::new(
+                format,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the registry is unavailable",
+            )
+            .into_response()
+        }
+    }
+}
+
+fn token_ref(token: &str) -> String {
+    format!("open311:{token}")
+}
+
+/// Turn POST parameters into an observation, or the spec error explaining what is wrong.
+fn citizen_observation(
+    state: &RegistryApiState,
+    p: &HashMap<String, String>,
+    format: Format,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Observation, Open311Error> {
+    let bad = |d: String| Open311Error::new(format, StatusCode::BAD_REQUEST, d);
+    if !state.open311.api_keys.is_empty() {
+        match p.get("api_key") {
+            Some(k) if state.open311.api_keys.contains(k) => {}
+            Some(_) => {
+                return Err(Open311Error::new(
+                    format,
+                    StatusCode::FORBIDDEN,
+                    "api_key is not valid",
+                ));
+            }
+            None => {
+                return Err(Open311Error::new(
+                    format,
+                    StatusCode::FORBIDDEN,
+                    "api_key is required to post a request",
+                ));
+            }
+        }
+    }
+    check_jurisdiction(state, p, format)?;
+    let code = p
+        .get("service_code")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| bad("service_code is required".into()))?;
+    if state.intake.config().category(code).is_none() {
+        return Err(Open311Error::new(
+            format,
+            StatusCode::NOT_FOUND,
+            format!(
+                "service_code `{code}` is not a known service; see services.{}",
+                match format {
+                    Format::Json => "json",
+                    Format::Xml => "xml",
+                }
+            ),
+        ));
+    }
+    let category = Category::new(code).map_err(|e| bad(e.to_string()))?;
+    let coord = |key: &str| -> Result<Option<f64>, Open311Error> {
+        p.get(key)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                v.trim()
+                    .parse::<f64>()
+                    .map_err(|_| bad(format!("{key} `{v}` is not a number")))
+            })
+            .transpose()
+    };
+    let position = match (coord("lat")?, coord("long")?) {
+        (Some(lat), Some(lon)) => {
+            let pos = Position::new(lat, lon);
+            if !pos.is_valid() {
+                return Err(bad(format!(
+                    "lat/long {lat},{lon} is not a valid WGS84 position"
+                )));
+            }
+            pos
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(bad("lat and long must be given together".into()));
+        }
+        (None, None) if p.contains_key("address_string") || p.contains_key("address_id") => {
+            return Err(bad(
+                "a location is required as lat and long: this jurisdiction does not geocode address_string or address_id".into(),
+            ));
+        }
+        (None, None) => return Err(bad("a location is required: lat and long".into())),
+    };
+    if state.intake.city().district_at(position).is_none() {
+        return Err(bad(format!(
+            "lat/long {},{} is outside the city",
+            position.lat, position.lon
+        )));
+    }
+    let contact = ["email", "phone", "account_id", "device_id"]
+        .iter()
+        .find_map(|k| p.get(*k).filter(|v| !v.is_empty()))
+        .map_or_else(|| "anonymous".to_owned(), Clone::clone);
+    let mut description = p.get("description").cloned().filter(|d| !d.is_empty());
+    if let Some(d) = &description
+        && d.chars().count() > 4000
+    {
+        return Err(bad(format!(
+            "description is {} characters; at most 4000",
+            d.chars().count()
+        )));
+    }
+    let attributes: serde_json::Map<String, Value> = p
+        .iter()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix("attribute[")?.strip_suffix(']')?;
+            Some((name.to_owned(), Value::String(v.clone())))
+        })
+        .collect();
+    if let Some(landmark) = attributes.get(LANDMARK_ATTRIBUTE).and_then(Value::as_str) {
+        description = Some(match description {
+            Some(d) => format!("{d} (landmark: {landmark})"),
+            None => format!("landmark: {landmark}"),
+        });
+    }
+    let mut evidence = vec![EvidenceRef {
+        kind: "citizen_report".into(),
+        uri: None,
+        data: Some(json!({
+            "first_name": p.get("first_name"),
+            "last_name": p.get("last_name"),
+            "contact": contact,
+            "attributes": attributes,
+        })),
+    }];
+    if let Some(url) = p.get("media_url").filter(|u| !u.is_empty()) {
+        if url::Url::parse(url).is_err() {
+            return Err(bad(format!("media_url `{url}` is not a URL")));
+        }
+        evidence.push(EvidenceRef {
+            kind: "image".into(),
+            uri: Some(url.clone()),
+            data: None,
+        });
+    }
+    Ok(Observation {
+        category,
+        source: Source::Citizen,
+        source_ref: token_ref(token),
+        position,
+        uncertainty_m: None,
+        address: p.get("address_string").cloned().filter(|a| !a.is_empty()),
+        description,
+        actor: format!("open311:{contact}"),
+        observed_at: now,
+        evidence,
+    })
+}
+
+async fn post_request(
+    State(state): State<RegistryApiState>,
+    Path(file): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (stem, format) = match split_format(&file) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    if stem != "requests" {
+        return Open311Error::new(
+            format,
+            StatusCode::NOT_FOUND,
+            format!("cannot POST to `{stem}`"),
+        )
+        .into_response();
+    }
+    let p = params(&body);
+    let token = format!("{:032x}", rand::rng().random::<u128>());
+    let obs = match citizen_observation(&state, &p, format, &token, state.registry.now()) {
+        Ok(o) => o,
+        Err(e) => return e.into_response(),
+    };
+    let plan = match state.intake.plan(&obs) {
+        Ok(plan) => plan,
+        Err(e) => {
+            return Open311Error::new(format, StatusCode::BAD_REQUEST, e.to_string())
+                .into_response();
+        }
+    };
+    let submission = match state.registry.submit(&obs, &plan).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "open311 request could not be registered");
+            return Open311Error::new(
+                format,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the registry is unavailable",
+            )
+            .into_response();
+        }
+    };
+    let notice = match (&plan.routing.body_name, submission.outcome) {
+        (_, crate::registry::SubmitOutcome::Joined) => {
+            "this problem was already reported; your report was added to the existing request"
+                .to_owned()
+        }
+        (Some(body), _) => format!("registered; responsible: {body}"),
+        (None, _) => "registered; an inspector will route it".to_owned(),
+    };
+    render(
+        format,
+        StatusCode::CREATED,
+        "service_requests",
+        "request",
+        vec![json!({
+            "service_request_id": submission.number,
+            "token": token,
+            "service_notice": notice,
+            "account_id": Value::Null,
+        })],
+    )
+}
+
+/// The Open311 routes under `/open311/v2`.
+pub fn router(state: RegistryApiState) -> Router {
+    Router::new()
+        .route("/open311/v2/{file}", get(get_collection).post(post_request))
+        .route("/open311/v2/services/{file}", get(get_service_definition))
+        .route("/open311/v2/requests/{file}", get(get_request))
+        .route("/open311/v2/tokens/{file}", get(get_token))
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_escapes_markup_and_drops_control_characters() {
+        let items = vec![json!({ "description": "pipe <burst> & \"flooding\" 'yard'\u{1}" })];
+        let xml = to_xml("service_requests", "request", &items);
+        assert!(
+            xml.ends_with("<service_requests><request><description>pipe &lt;burst&gt; &amp; &quot;flooding&quot; &apos;yard&apos;</description></request></service_requests>"),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn the_format_suffix_decides_json_or_xml_and_anything_else_is_an_error() {
+        assert_eq!(
+            split_format("requests.json")
+                .map(|(s, f)| (s.to_owned(), f))
+                .ok(),
+            Some(("requests".into(), Format::Json))
+        );
+        assert_eq!(
+            split_format("109-2026-000001.xml")
+                .map(|(s, f)| (s.to_owned(), f))
+                .ok(),
+            Some(("109-2026-000001".into(), Format::Xml))
+        );
+        assert!(split_format("requests").is_err());
+        assert!(split_format("requests.csv").is_err());
+    }
+}
