@@ -31,6 +31,12 @@ if ! psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -c 'select 1' >/dev/null 2>&1; 
   fi
 fi
 
+# The demo city's registry database.
+if ! psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "select 1 from pg_database where datname = 'sitcenter_demo'" | grep -q 1; then
+  log "PostgreSQL: creating database sitcenter_demo"
+  psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc 'create database sitcenter_demo'
+fi
+
 MQTT_PORT=${SITCENTER_MQTT_PORT:-1883}
 if port_open "$MQTT_PORT"; then
   log "Mosquitto: listening on 127.0.0.1:$MQTT_PORT"

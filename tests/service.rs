@@ -209,3 +209,127 @@ fn the_service_streams_cameras_and_shows_them_in_metrics_the_api_and_the_browser
     assert!(dom.contains("streaming: 3"), "{dom}");
     assert!(dom.contains("unauthorized"), "{dom}");
 }
+
+/// A database of its own for one test, dropped at the end.
+struct TestDatabase {
+    name: String,
+}
+
+const PG: &str = "host=127.0.0.1 port=5432 user=postgres";
+
+fn psql(sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let url = std::env::var("SITCENTER_TEST_PG").unwrap_or_else(|_| PG.to_owned());
+        let (client, connection) =
+            tokio_postgres::connect(&format!("{url} dbname=postgres"), tokio_postgres::NoTls)
+                .await
+                .expect("PostgreSQL is running (scripts/services.sh starts it)");
+        let driver = tokio::spawn(connection);
+        client.batch_execute(sql).await.expect(sql);
+        drop(client);
+        let _ended = driver.await;
+    });
+}
+
+impl TestDatabase {
+    fn create() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!("sitcenter_e2e_{}_{nanos}", std::process::id());
+        psql(&format!("CREATE DATABASE {name}"));
+        Self { name }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        psql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
+fn post_form(port: u16, path: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn the_demo_city_service_serves_open311_from_its_registry_beside_the_cameras() {
+    let db = TestDatabase::create();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("camera-configs/demo");
+    for entry in std::fs::read_dir(&demo).expect("demo site") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "geojson") {
+            std::fs::copy(&path, dir.path().join(path.file_name().expect("name")))
+                .expect("copy layer");
+        }
+    }
+    let http_port = free_port();
+    std::fs::write(
+        dir.path().join("site.toml"),
+        format!(
+            "[site]\nname = \"e2e-registry\"\nbounds = {{ south = 51.05, west = 71.30, north = 51.25, east = 71.60 }}\n\
+             [http]\nlisten = \"127.0.0.1:{http_port}\"\n\
+             [registry]\ndatabase_url = \"{PG} dbname={}\"\n[registry.open311]\njurisdiction_id = \"astana.kz\"\n",
+            db.name
+        ),
+    )
+    .expect("site.toml");
+    std::fs::write(dir.path().join("cameras.toml"), "").expect("cameras.toml");
+    let service = spawn(&["run", "--site", dir.path().to_str().expect("utf-8 path")]);
+    wait_listening(http_port);
+
+    let (status, body) = post_form(
+        http_port,
+        "/open311/v2/requests.json",
+        "jurisdiction_id=astana.kz&service_code=open_manhole&lat=51.16&long=71.43&description=Open+manhole+by+the+school",
+    );
+    assert_eq!(status, 201, "{body}");
+    let created: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let number = created[0]["service_request_id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    assert!(
+        number.starts_with("109-") && number.ends_with("-000001"),
+        "{number}"
+    );
+    let (status, body) = get(
+        http_port,
+        &format!("/open311/v2/requests/{number}.json?jurisdiction_id=astana.kz"),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"service_code\":\"open_manhole\""), "{body}");
+    let (status, metrics) = get(http_port, "/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("appeal"),
+        "registry metrics are exposed:\n{metrics}"
+    );
+    drop(service);
+}

@@ -8,6 +8,7 @@
 
 mod demo;
 mod node;
+mod registry;
 mod reload;
 
 use std::sync::Arc;
@@ -35,6 +36,10 @@ pub enum AppError {
     Sim(#[from] crate::sim::SimError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigErrors),
+    #[error("city layers: {0}")]
+    Geo(#[from] crate::geo::GeoError),
+    #[error("appeal registry: {0}")]
+    Registry(#[from] crate::registry::RegistryError),
 }
 
 /// Checks that every pipeline template parses and that the cameras' templates
@@ -64,7 +69,16 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
             source,
         })?;
     let stop = stop.unwrap_or_default();
-    let node = Arc::new(Node::start(&site, true).await?);
+    let metrics = Arc::new(crate::obs::Metrics::new());
+    // The registry first: a database that cannot be reached stops the start
+    // before any camera connects.
+    let registry = match &site.registry {
+        Some(settings) => {
+            Some(registry::start(&site, settings, &metrics, stop.child_token()).await?)
+        }
+        None => None,
+    };
+    let node = Arc::new(Node::start(&site, metrics, true).await?);
     let addr = listener.local_addr().map_err(AppError::Serve)?;
     tracing::info!(
         site = %site.name,
@@ -84,7 +98,10 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
     let http_stop = CancellationToken::new();
     let server = {
         let http_stop = http_stop.clone();
-        let router = crate::api::router(state);
+        let mut router = crate::api::router(state);
+        if let Some(registry) = &registry {
+            router = router.merge(registry.router.clone());
+        }
         tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(http_stop.cancelled_owned())
@@ -105,6 +122,11 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
         tracing::error!(%error, "config reloader ended abnormally");
     }
     node.stop().await;
+    if let Some(registry) = registry
+        && let Err(error) = registry.escalator.await
+    {
+        tracing::error!(%error, "SLA escalator ended abnormally");
+    }
     http_stop.cancel();
     match server.await {
         Ok(Ok(())) => {}

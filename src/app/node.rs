@@ -24,8 +24,11 @@ const CONSUMER_BATCH: usize = 32;
 impl Node {
     /// Starts the frame path and every camera of `site`. `live` selects the live
     /// policy (drop when behind) over replay's (block, lose nothing).
-    pub async fn start(site: &SiteConfig, live: bool) -> Result<Node, AppError> {
-        let metrics = Arc::new(Metrics::new());
+    pub async fn start(
+        site: &SiteConfig,
+        metrics: Arc<Metrics>,
+        live: bool,
+    ) -> Result<Node, AppError> {
         let queue = Arc::new(FrameQueue::new(site.ingest.frame_queue_capacity));
         let ingest = Arc::new(Ingest::new(
             site.ingest.clone(),

@@ -45,7 +45,20 @@ pub struct SiteConfig {
     pub bounds: Bounds,
     pub ingest: IngestSettings,
     pub http: HttpSettings,
+    /// The appeal registry and its APIs; `None` runs ingest and the camera API only.
+    pub registry: Option<RegistrySettings>,
     pub cameras: Vec<CameraConfig>,
+}
+
+/// `[registry]` of `site.toml`. See docs/configuration.md.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistrySettings {
+    /// libpq-style connection string (`host=… port=… user=… dbname=…`).
+    pub database_url: String,
+    /// Categories, SLA stages and dedup rules; built-in defaults when `None`.
+    pub incidents: Option<std::sync::Arc<crate::incidents::IncidentsConfig>>,
+    pub escalation_period: Duration,
+    pub open311: crate::api::registry_api::Open311Config,
 }
 
 /// The site's extent; every camera must lie inside it.

@@ -13,6 +13,25 @@ pub(crate) struct RawSiteFile {
     pub ingest: RawIngest,
     #[serde(default)]
     pub http: RawHttp,
+    #[serde(default)]
+    pub registry: Option<RawRegistry>,
+}
+
+/// `[registry]`: the appeal registry (PostgreSQL) and its APIs. Absent = none.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRegistry {
+    pub database_url: Spanned<String>,
+    #[serde(default)]
+    pub incidents_file: Option<Spanned<String>>,
+    #[serde(default = "default_escalation_period_s")]
+    pub escalation_period_s: Spanned<f64>,
+    #[serde(default)]
+    pub open311: crate::api::registry_api::Open311Config,
+}
+
+fn default_escalation_period_s() -> Spanned<f64> {
+    unspanned(30.0)
 }
 
 #[derive(Debug, Deserialize)]

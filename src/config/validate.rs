@@ -87,6 +87,10 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
             None
         }
     };
+    let registry = raw
+        .registry
+        .as_ref()
+        .map(|r| registry_settings(r, dir, &mut collector));
     let cameras_file = dir.join(
         raw.site
             .cameras_file
@@ -129,6 +133,7 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
             bounds,
             ingest,
             http,
+            registry: registry.flatten(),
             cameras,
         }),
         _ => Err(ConfigErrors(errors)),
@@ -220,6 +225,50 @@ fn ingest_settings(raw: &RawIngest, dir: &Path, c: &mut Collector<'_>) -> Ingest
         );
     }
     settings
+}
+
+fn registry_settings(
+    raw: &super::raw::RawRegistry,
+    dir: &Path,
+    c: &mut Collector<'_>,
+) -> Option<super::RegistrySettings> {
+    let before = c.errors.len();
+    let url = raw.database_url.get_ref().trim();
+    if url.is_empty() {
+        c.push(
+            Some(raw.database_url.span()),
+            None,
+            Some("registry.database_url"),
+            "is empty",
+        );
+    }
+    let escalation_period = seconds(
+        &raw.escalation_period_s,
+        "registry.escalation_period_s",
+        1.0,
+        c,
+    );
+    let incidents = match &raw.incidents_file {
+        Some(file) => match crate::incidents::IncidentsConfig::load(&dir.join(file.get_ref())) {
+            Ok(config) => Some(std::sync::Arc::new(config)),
+            Err(error) => {
+                c.push(
+                    Some(file.span()),
+                    None,
+                    Some("registry.incidents_file"),
+                    error.to_string(),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    (c.errors.len() == before).then(|| super::RegistrySettings {
+        database_url: url.to_owned(),
+        incidents,
+        escalation_period,
+        open311: raw.open311.clone(),
+    })
 }
 
 fn load_secrets(path: &Path) -> Result<RawSecretsFile, ConfigErrors> {

@@ -181,6 +181,11 @@ impl Metrics {
         }
     }
 
+    /// Lets another module register its own metrics in the same exposition.
+    pub fn register_with(&self, register: impl FnOnce(&mut Registry)) {
+        register(&mut self.registry.lock());
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();
