@@ -251,3 +251,28 @@ async fn config_changes_restart_only_the_cameras_that_changed() {
     consumer.join().expect("consumer");
     sim.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cameras_stream_over_udp_as_well_as_tcp() {
+    let sim = start_sim(sim_config(2));
+    let (ingest, queue, _metrics) = ingest(fast_settings());
+    let consumer = drain(queue.clone());
+    let mut udp = camera("udp", &sim.url("/cam/1"));
+    udp.transport = crate::config::Transport::Udp;
+    let mut auto = camera("auto", &sim.url("/cam/2"));
+    auto.transport = crate::config::Transport::Auto;
+    ingest.apply(vec![udp, auto]).await;
+    let streaming = wait_for(Duration::from_secs(30), || {
+        ingest
+            .snapshots()
+            .iter()
+            .all(|c| c.state == State::Streaming && c.frames_decoded >= 2)
+            .then_some(())
+    })
+    .await;
+    assert!(streaming.is_some(), "{:?}", ingest.snapshots());
+    ingest.shutdown().await;
+    queue.close();
+    consumer.join().expect("consumer");
+    sim.stop();
+}
