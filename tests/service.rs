@@ -1,66 +1,13 @@
 //! Binary-level end to end: `sitcenter rtsp-sim` and `sitcenter run` as separate
 //! processes, read over plain HTTP and through a real browser (headless Chromium).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _killed = self.0.kill();
-        let _reaped = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-fn wait_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn spawn(args: &[&str]) -> Process {
-    Process(
-        Command::new(env!("CARGO_BIN_EXE_sitcenter"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sitcenter"),
-    )
-}
-
-/// A plain HTTP/1.1 GET; returns (status, body).
-fn get(port: u16, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
+use common::{free_port, get, request, spawn, wait_listening};
 
 fn write_site(dir: &Path, sim_port: u16, http_port: u16) {
     std::fs::write(
@@ -144,27 +91,20 @@ fn the_service_streams_cameras_and_shows_them_in_metrics_the_api_and_the_browser
             "missing {expected} in:\n{metrics}"
         );
     }
-    let (status, jpeg) = {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let mut stream = TcpStream::connect(("127.0.0.1", http_port)).expect("connect");
-            write!(stream, "GET /api/cameras/e2e-0/snapshot.jpg HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("send");
-            let mut bytes = Vec::new();
-            stream.read_to_end(&mut bytes).expect("read");
-            let ok = bytes.starts_with(b"HTTP/1.1 200");
-            if ok || Instant::now() > deadline {
-                break (ok, bytes);
-            }
-            std::thread::sleep(Duration::from_millis(250));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let jpeg = loop {
+        let (status, body) = request(
+            http_port,
+            "GET /api/cameras/e2e-0/snapshot.jpg HTTP/1.1",
+            b"",
+        );
+        if status == 200 {
+            break body;
         }
+        assert!(Instant::now() < deadline, "no snapshot: {status}");
+        std::thread::sleep(Duration::from_millis(250));
     };
-    assert!(status, "no snapshot");
-    let start = jpeg
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("headers")
-        + 4;
-    assert_eq!(&jpeg[start..start + 2], &[0xFF, 0xD8], "a JPEG");
+    assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG");
     let (status, body) = get(http_port, "/api/cameras/nope");
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("no camera `nope`"), "{body}");
@@ -256,25 +196,12 @@ impl Drop for TestDatabase {
 }
 
 fn post_form(port: u16, path: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let (status, body) = request(
+        port,
+        &format!("POST {path} HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded"),
+        body.as_bytes(),
+    );
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 #[test]
