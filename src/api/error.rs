@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 pub enum ApiError {
     #[error("no camera `{0}`")]
     UnknownCamera(String),
-    #[error("camera `{0}` has not delivered a frame yet")]
+    #[error("no frame of camera `{0}` yet: it is now watched, ask again after its sampling interval")]
     NoFrameYet(String),
     #[error("cannot encode the snapshot: {0}")]
     Snapshot(#[from] crate::web::PreviewError),
