@@ -9,18 +9,9 @@ use std::time::{Duration, Instant};
 
 use common::{free_port, get, request, spawn, wait_listening};
 
-fn write_site(dir: &Path, sim_port: u16, http_port: u16) {
-    std::fs::write(
-        dir.join("site.toml"),
-        format!(
-            "[site]\nname = \"e2e\"\ncity = \"Astana\"\nbounds = {{ south = 51.0, west = 71.0, north = 51.5, east = 72.0 }}\n\
-             [ingest]\nstall_timeout_s = 3\nbackoff_initial_s = 0.2\nbackoff_max_s = 2\n\
-             [http]\nlisten = \"127.0.0.1:{http_port}\"\n"
-        ),
-    )
-    .expect("site.toml");
+fn write_cameras(dir: &Path, sim_port: u16, mounts: &[&str]) {
     let mut cameras = String::new();
-    for (i, mount) in ["cam/1", "cam/2", "cam/3", "refuse/1"].iter().enumerate() {
+    for (i, mount) in mounts.iter().enumerate() {
         cameras.push_str(&format!(
             "[[camera]]\nid = \"e2e-{i}\"\nname = \"E2E camera {i}\"\nurl = \"rtsp://127.0.0.1:{sim_port}/{mount}\"\n\
              lat = {}\nlon = 71.4{i}\naddress = \"Astana, test street {i}\"\n",
@@ -30,6 +21,19 @@ fn write_site(dir: &Path, sim_port: u16, http_port: u16) {
     std::fs::write(dir.join("cameras.toml"), cameras).expect("cameras.toml");
 }
 
+fn write_site(dir: &Path, sim_port: u16, http_port: u16) {
+    std::fs::write(
+        dir.join("site.toml"),
+        format!(
+            "[site]\nname = \"e2e\"\ncity = \"Astana\"\nbounds = {{ south = 51.0, west = 71.0, north = 51.5, east = 72.0 }}\n\
+             [ingest]\nstall_timeout_s = 3\nbackoff_initial_s = 0.2\nbackoff_max_s = 2\nreload_poll_s = 0.5\n\
+             [http]\nlisten = \"127.0.0.1:{http_port}\"\n"
+        ),
+    )
+    .expect("site.toml");
+    write_cameras(dir, sim_port, &["cam/1", "cam/2", "cam/3", "refuse/1"]);
+}
+
 fn cameras_json(port: u16) -> serde_json::Value {
     let (status, body) = get(port, "/api/cameras");
     assert_eq!(status, 200, "{body}");
@@ -37,7 +41,7 @@ fn cameras_json(port: u16) -> serde_json::Value {
 }
 
 #[test]
-fn the_service_streams_cameras_and_shows_them_in_metrics_the_api_and_the_browser_ui() {
+fn the_service_streams_cameras_shows_them_in_metrics_the_api_and_the_browser_and_reloads_its_config() {
     let sim_port = free_port();
     let media = concat!(env!("CARGO_MANIFEST_DIR"), "/test-media/synthetic-360p.mp4");
     let _sim = spawn(&[
@@ -148,6 +152,33 @@ fn the_service_streams_cameras_and_shows_them_in_metrics_the_api_and_the_browser
     }
     assert!(dom.contains("streaming: 3"), "{dom}");
     assert!(dom.contains("unauthorized"), "{dom}");
+
+    // Config reload at run time: a broken file is refused and nothing changes...
+    std::fs::write(
+        dir.path().join("cameras.toml"),
+        "[[camera]]\nid = \"broken\"\n",
+    )
+    .expect("write");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        cameras_json(http_port).as_array().map(Vec::len),
+        Some(4),
+        "a broken file changed the cameras"
+    );
+    // ...and a valid one applies: e2e-3 (refused) is removed, e2e-0..2 keep streaming untouched.
+    let since_before = cameras_json(http_port)[0]["since"].clone();
+    write_cameras(dir.path(), sim_port, &["cam/1", "cam/2", "cam/3"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cameras_json(http_port).as_array().map(Vec::len) != Some(3) {
+        assert!(Instant::now() < deadline, "the reload was not applied");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let after = cameras_json(http_port);
+    assert_eq!(
+        after[0]["since"], since_before,
+        "an unchanged camera was restarted"
+    );
+    assert_eq!(after[0]["state"], "streaming");
 }
 
 /// A database of its own for one test, dropped at the end.

@@ -7,7 +7,9 @@ use axum::response::{IntoResponse, Response};
 pub enum ApiError {
     #[error("no camera `{0}`")]
     UnknownCamera(String),
-    #[error("no frame of camera `{0}` yet: it is now watched, ask again after its sampling interval")]
+    #[error(
+        "no frame of camera `{0}` yet: it is now watched, ask again after its sampling interval"
+    )]
     NoFrameYet(String),
     #[error("cannot encode the snapshot: {0}")]
     Snapshot(#[from] crate::web::PreviewError),

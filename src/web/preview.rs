@@ -137,7 +137,10 @@ mod tests {
         previews.put(frame("a", 10));
         previews.put(frame("b", 20));
         assert!(previews.is_empty(), "nobody watches: nothing is held");
-        assert!(previews.jpeg(&CameraId::new("a")).is_none(), "no frame since watched");
+        assert!(
+            previews.jpeg(&CameraId::new("a")).is_none(),
+            "no frame since watched"
+        );
         previews.put(frame("a", 30));
         previews.put(frame("b", 40));
         assert_eq!(previews.len(), 1);

@@ -276,3 +276,90 @@ async fn cameras_stream_over_udp_as_well_as_tcp() {
     consumer.join().expect("consumer");
     sim.stop();
 }
+
+/// A server that accepts TCP connections and never answers (a camera network
+/// coming back half-alive); it records how many connections are open at once.
+struct BlackHole {
+    port: u16,
+    max_open: Arc<std::sync::atomic::AtomicUsize>,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl BlackHole {
+    fn start() -> Self {
+        use std::io::Read;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let open = Arc::new(AtomicUsize::new(0));
+        let max_open = Arc::new(AtomicUsize::new(0));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        {
+            let (max_open, accepted) = (max_open.clone(), accepted.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                    max_open.fetch_max(now, Ordering::SeqCst);
+                    let open = open.clone();
+                    std::thread::spawn(move || {
+                        let mut stream = stream;
+                        let mut sink = [0u8; 1024];
+                        while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+                        open.fetch_sub(1, Ordering::SeqCst);
+                    });
+                }
+            });
+        }
+        Self {
+            port,
+            max_open,
+            accepted,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_connection_attempts_never_exceed_the_cap() {
+    use std::sync::atomic::Ordering;
+    let hole = BlackHole::start();
+    let mut settings = fast_settings();
+    settings.max_concurrent_connects = 2;
+    settings.connect_timeout = Duration::from_secs(1);
+    let (ingest, _queue, _metrics) = ingest(settings);
+    ingest
+        .apply(
+            (1..=8)
+                .map(|i| {
+                    camera(
+                        &format!("c{i}"),
+                        &format!("rtsp://127.0.0.1:{}/cam/{i}", hole.port),
+                    )
+                })
+                .collect(),
+        )
+        .await;
+    // Long enough for every camera to have tried at least once through 2 slots.
+    let all_tried = wait_for(Duration::from_secs(60), || {
+        (hole.accepted.load(Ordering::SeqCst) >= 12).then_some(())
+    })
+    .await;
+    let max_open = hole.max_open.load(Ordering::SeqCst);
+    assert!(
+        all_tried.is_some(),
+        "only {} attempts",
+        hole.accepted.load(Ordering::SeqCst)
+    );
+    assert!(
+        max_open <= 2,
+        "{max_open} connection attempts at once with a cap of 2"
+    );
+    assert!(
+        ingest
+            .snapshots()
+            .iter()
+            .all(|c| c.state != State::Streaming),
+        "nothing can stream from a black hole"
+    );
+    ingest.shutdown().await;
+}
