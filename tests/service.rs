@@ -41,7 +41,8 @@ fn cameras_json(port: u16) -> serde_json::Value {
 }
 
 #[test]
-fn the_service_streams_cameras_shows_them_in_metrics_the_api_and_the_browser_and_reloads_its_config() {
+fn the_service_streams_cameras_shows_them_in_metrics_the_api_and_the_browser_and_reloads_its_config()
+ {
     let sim_port = free_port();
     let media = concat!(env!("CARGO_MANIFEST_DIR"), "/test-media/synthetic-360p.mp4");
     let _sim = spawn(&[

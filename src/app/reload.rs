@@ -54,13 +54,8 @@ pub(super) async fn watch(
                 for id in report.removed.iter().chain(&report.restarted) {
                     node.previews.remove(id);
                 }
-                tracing::info!(
-                    added = report.added.len(),
-                    removed = report.removed.len(),
-                    restarted = report.restarted.len(),
-                    unchanged = report.unchanged,
-                    "configuration reloaded"
-                );
+                // `apply` logs what changed.
+                tracing::info!(path = %site.cameras_file.display(), "configuration reloaded");
             }
             Ok(Err(errors)) => {
                 for error in &errors.0 {

@@ -100,3 +100,16 @@ pub async fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Waits until every camera of `ingest` satisfies `check` (false after `limit`).
+pub async fn wait_until_all(
+    ingest: &crate::ingest::Ingest,
+    limit: Duration,
+    check: impl Fn(&crate::ingest::CameraSnapshot) -> bool,
+) -> bool {
+    wait_for(limit, || {
+        ingest.snapshots().iter().all(&check).then_some(())
+    })
+    .await
+    .is_some()
+}

@@ -217,15 +217,11 @@ async fn config_changes_restart_only_the_cameras_that_changed() {
     let b = camera("b", &sim.url("/cam/2"));
     let c = camera("c", &sim.url("/cam/3"));
     ingest.apply(vec![a.clone(), b.clone()]).await;
-    let streaming = wait_for(Duration::from_secs(30), || {
-        ingest
-            .snapshots()
-            .iter()
-            .all(|s| s.state == State::Streaming)
-            .then_some(())
+    let streaming = wait_until_all(&ingest, Duration::from_secs(30), |s| {
+        s.state == State::Streaming
     })
     .await;
-    assert!(streaming.is_some(), "{:?}", ingest.snapshots());
+    assert!(streaming, "{:?}", ingest.snapshots());
     let a_since = ingest.snapshot(&a.id).expect("a").since;
 
     let mut b_changed = b.clone();
@@ -262,15 +258,11 @@ async fn cameras_stream_over_udp_as_well_as_tcp() {
     let mut auto = camera("auto", &sim.url("/cam/2"));
     auto.transport = crate::config::Transport::Auto;
     ingest.apply(vec![udp, auto]).await;
-    let streaming = wait_for(Duration::from_secs(30), || {
-        ingest
-            .snapshots()
-            .iter()
-            .all(|c| c.state == State::Streaming && c.frames_decoded >= 2)
-            .then_some(())
+    let streaming = wait_until_all(&ingest, Duration::from_secs(30), |c| {
+        c.state == State::Streaming && c.frames_decoded >= 2
     })
     .await;
-    assert!(streaming.is_some(), "{:?}", ingest.snapshots());
+    assert!(streaming, "{:?}", ingest.snapshots());
     ingest.shutdown().await;
     queue.close();
     consumer.join().expect("consumer");

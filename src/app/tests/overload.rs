@@ -31,15 +31,11 @@ async fn with_no_consumer_the_queue_stays_bounded_and_every_drop_is_counted_per_
     assert!(overloaded.is_some(), "{:?}", ingest.snapshots());
     // Stop the frames (cameras go to backing off) so the counters hold still.
     sim.stop();
-    let quiet = wait_for(Duration::from_secs(30), || {
-        ingest
-            .snapshots()
-            .iter()
-            .all(|c| c.state != State::Streaming)
-            .then_some(())
+    let quiet = wait_until_all(&ingest, Duration::from_secs(30), |c| {
+        c.state != State::Streaming
     })
     .await;
-    assert!(quiet.is_some(), "{:?}", ingest.snapshots());
+    assert!(quiet, "{:?}", ingest.snapshots());
 
     assert_eq!(queue.len(), 3, "the queue holds its capacity, no more");
     let text = metrics.encode();

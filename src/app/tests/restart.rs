@@ -45,15 +45,11 @@ async fn a_killed_and_restarted_simulator_is_reconnected_within_the_backoff_boun
 
     // Kill the cameras' server: every camera notices and starts backing off.
     sim.stop();
-    let none_streaming = wait_for(Duration::from_secs(30), || {
-        ingest
-            .snapshots()
-            .iter()
-            .all(|c| c.state != State::Streaming)
-            .then_some(())
+    let none_streaming = wait_until_all(&ingest, Duration::from_secs(30), |c| {
+        c.state != State::Streaming
     })
     .await;
-    assert!(none_streaming.is_some(), "{:?}", ingest.snapshots());
+    assert!(none_streaming, "{:?}", ingest.snapshots());
     // Let them fail a few times so the backoff grows to its cap.
     tokio::time::sleep(settings.backoff_max * 3).await;
 
