@@ -111,6 +111,7 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
     let reloader = tokio::spawn(reload::watch(
         site.clone(),
         node.clone(),
+        registry.as_ref().map(|r| r.city.clone()),
         reload_now,
         stop.clone(),
     ));

@@ -18,6 +18,8 @@ use crate::registry::{Registry, SystemClock};
 pub(super) struct RegistryStage {
     pub router: axum::Router,
     pub escalator: JoinHandle<()>,
+    /// The city's layers, reloaded by the config watcher.
+    pub city: Arc<CityHandle>,
 }
 
 pub(super) async fn start(
@@ -34,7 +36,8 @@ pub(super) async fn start(
         .incidents
         .clone()
         .unwrap_or_else(|| Arc::new(IncidentsConfig::default()));
-    let intake = Intake::new(rules, Arc::new(city));
+    let city = Arc::new(city);
+    let intake = Intake::new(rules, city.clone());
     let registry = Registry::connect(&settings.database_url, Arc::new(SystemClock)).await?;
     metrics.register_with(|r| registry.register_metrics(r));
     let router = registry_api::router(RegistryApiState {
@@ -44,5 +47,9 @@ pub(super) async fn start(
     });
     let escalator = tokio::spawn(registry.run_escalator(settings.escalation_period, stop));
     tracing::info!(site = %site.name, "appeal registry connected; Open311 at /open311/v2, appeals API at /api/v1");
-    Ok(RegistryStage { router, escalator })
+    Ok(RegistryStage {
+        router,
+        escalator,
+        city,
+    })
 }
