@@ -21,6 +21,8 @@ Outputs:
   invalid/wrong-shape.onnx   S = 32, A = 16 (same graph at another size: fails the contract
                              check against invalid/wrong-shape.toml, which declares 64x64)
   invalid/truncated.onnx     the first 100 bytes of model.onnx (not a loadable model)
+  end-to-end/model.onnx      S = 64, output0 [B, 64, 6]: rows x1, y1, x2, y2, red score,
+                             class 0 (the layout of an export with built-in NMS)
 """
 
 import os
@@ -33,7 +35,7 @@ CELL = 8
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def build(size: int) -> onnx.ModelProto:
+def build(size: int, end_to_end: bool = False) -> onnx.ModelProto:
     grid = size // CELL
     anchors = grid * grid
     # Constant boxes [1, 4, A]: cell centres and sizes, anchor index = row * grid + col.
@@ -61,6 +63,13 @@ def build(size: int) -> onnx.ModelProto:
         helper.make_node("Add", ["batch_zeros", "cell_boxes"], ["boxes"]),
         helper.make_node("Concat", ["boxes", "scores"], ["output0"], axis=1),
     ]
+    if end_to_end:
+        # [B, A, 6] rows x1, y1, x2, y2, red score, class 0 (the layout of an export with
+        # built-in NMS; here every cell is a row and padding rows score 0).
+        corners = np.concatenate([boxes[:, 0:2] - CELL / 2, boxes[:, 0:2] + CELL / 2], axis=1)
+        inits[0] = numpy_helper.from_array(corners.astype(np.float32), "cell_boxes")
+        nodes[-1] = helper.make_node("Concat", ["boxes", "one_score", "batch_zeros"], ["rows_t"], axis=1)
+        nodes.append(helper.make_node("Transpose", ["rows_t"], ["output0"], perm=[0, 2, 1]))
     inits += [
         numpy_helper.from_array(np.array([0], dtype=np.int64), "s_start"),
         numpy_helper.from_array(np.array([1], dtype=np.int64), "s_end"),
@@ -70,7 +79,8 @@ def build(size: int) -> onnx.ModelProto:
         nodes,
         "sitcenter_tiny",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, size, size])],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["batch", 6, anchors])],
+        [helper.make_tensor_value_info(
+            "output0", TensorProto.FLOAT, ["batch", anchors, 6] if end_to_end else ["batch", 6, anchors])],
         initializer=inits,
     )
     model = helper.make_model(graph, producer_name="sitcenter make_tiny.py",
@@ -88,6 +98,8 @@ def main() -> None:
         f.write(build(32).SerializeToString())
     with open(os.path.join(HERE, "invalid", "truncated.onnx"), "wb") as f:
         f.write(good[:100])
+    with open(os.path.join(HERE, "end-to-end", "model.onnx"), "wb") as f:
+        f.write(build(64, end_to_end=True).SerializeToString())
 
 
 if __name__ == "__main__":

@@ -272,3 +272,58 @@ fn a_detector_with_a_missing_runtime_library_does_not_start() {
         "{err}"
     );
 }
+
+#[test]
+fn a_second_different_runtime_library_in_one_process_is_refused() {
+    let _loaded = runtime();
+    // Any other existing file: ort would silently keep the first library, so we refuse.
+    let err = Runtime::load(Some(Path::new("models/tiny/model.onnx"))).expect_err("must fail");
+    assert!(
+        matches!(err, DetectError::RuntimeConflict { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("models/tiny/model.onnx"), "{err}");
+}
+
+#[test]
+fn the_worker_stops_when_the_detection_receiver_is_dropped() {
+    gstreamer::init().expect("gst init");
+    let queue = Arc::new(FrameQueue::new(4));
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    drop(rx);
+    let mut config = DetectorConfig::new(TINY);
+    config.runtime_library = Some(runtime_library());
+    let handle = DetectorHandle::spawn(&config, queue.clone(), tx).expect("worker starts");
+    queue.push(frame("a", (64, 64), &[((0, 0), RED)]));
+    let (report, reason) = handle.join().expect("worker did not panic");
+    assert_eq!(reason, StopReason::ReceiverGone);
+    assert_eq!(report.detections, 0);
+}
+
+#[test]
+fn an_end_to_end_model_with_rows_of_six_is_decoded_through_the_same_path() {
+    let manifest =
+        ModelManifest::load(Path::new("models/tiny/end-to-end/model.toml")).expect("manifest");
+    assert_eq!(manifest.layout, OutputLayout::EndToEnd);
+    let mut detector = Detector::load(&runtime(), manifest, 2, 1).expect("model");
+    let outcome = detector
+        .run(vec![
+            frame("a", (64, 64), &[((5, 1), RED)]),
+            frame("b", (64, 64), &[]),
+        ])
+        .expect("inference");
+    let [d] = outcome.detections.as_slice() else {
+        panic!("expected one detection, got {:?}", outcome.detections);
+    };
+    assert_eq!((d.camera.as_str(), &*d.class), ("a", "red_square"));
+    assert_eq!(d.model.name, "tiny-end-to-end");
+    assert_box_near(
+        d.bbox,
+        BBox {
+            x1: 40.0,
+            y1: 8.0,
+            x2: 48.0,
+            y2: 16.0,
+        },
+    );
+}
