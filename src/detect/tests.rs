@@ -327,3 +327,19 @@ fn an_end_to_end_model_with_rows_of_six_is_decoded_through_the_same_path() {
         },
     );
 }
+
+#[test]
+fn validate_checks_runtime_manifest_and_contract_without_starting_a_worker() {
+    let mut config = DetectorConfig::new(TINY);
+    config.runtime_library = Some(runtime_library());
+    assert_eq!(config.validate().expect("valid").name, "tiny");
+    config.manifest = PathBuf::from("models/tiny/invalid/wrong-shape.toml");
+    let err = config.validate().expect_err("must fail");
+    assert!(matches!(err, DetectError::Contract { .. }), "{err:?}");
+    config.manifest = PathBuf::from("models/none/model.toml");
+    let err = config.validate().expect_err("must fail").to_string();
+    assert!(
+        err.starts_with("models/none/model.toml: cannot read model manifest"),
+        "{err}"
+    );
+}

@@ -41,6 +41,16 @@ impl DetectorConfig {
             intra_threads: 1,
         }
     }
+
+    /// Everything [`DetectorHandle::spawn`] checks, without starting a thread: the runtime
+    /// library loads, the manifest is valid and the model passes its contract check. For the
+    /// `validate` subcommand.
+    pub fn validate(&self) -> Result<ModelManifest, DetectError> {
+        let runtime = Runtime::load(self.runtime_library.as_deref())?;
+        let manifest = ModelManifest::load(&self.manifest)?;
+        let detector = Detector::load(&runtime, manifest, 1, 1)?;
+        Ok(detector.model.manifest)
+    }
 }
 
 /// The result of running one batch.
