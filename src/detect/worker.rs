@@ -265,6 +265,10 @@ fn run_worker(
     detections: mpsc::Sender<Detection>,
 ) -> (WorkerReport, StopReason) {
     let mut report = WorkerReport::default();
+    // Unintentional drops are logged at error level, at most once per interval, with the
+    // number suppressed since the last line (the counts are in the report either way).
+    let mut reject_log = RateLimit::new(Duration::from_secs(10));
+    let mut failure_log = RateLimit::new(Duration::from_secs(10));
     loop {
         let frames = match batcher.next_batch() {
             Batch::Closed => return (report, StopReason::QueueClosed),
@@ -282,7 +286,9 @@ fn run_worker(
             Ok(outcome) => {
                 for (frame, reason) in &outcome.rejected {
                     report.frames_rejected += 1;
-                    tracing::error!(camera = frame.camera.as_str(), seq = frame.seq, error = %reason, "frame not analysed");
+                    if let Some(suppressed) = reject_log.allow() {
+                        tracing::error!(camera = frame.camera.as_str(), seq = frame.seq, error = %reason, suppressed, "frame not analysed");
+                    }
                 }
                 for detection in outcome.detections {
                     if detections.blocking_send(detection).is_err() {
@@ -293,8 +299,58 @@ fn run_worker(
             }
             Err(error) => {
                 report.batches_failed += 1;
-                tracing::error!(error = %error, "detection batch failed");
+                if let Some(suppressed) = failure_log.allow() {
+                    tracing::error!(error = %error, suppressed, "detection batch failed");
+                }
             }
         }
+    }
+}
+
+/// At most one log line per `interval`; `allow` returns how many were suppressed before it.
+struct RateLimit {
+    interval: Duration,
+    last: Option<std::time::Instant>,
+    suppressed: u64,
+}
+
+impl RateLimit {
+    fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    fn allow(&mut self) -> Option<u64> {
+        let now = std::time::Instant::now();
+        match self.last {
+            Some(last) if now.duration_since(last) < self.interval => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_limit_lets_the_first_line_through_and_counts_the_rest() {
+        let mut limit = RateLimit::new(Duration::from_secs(3600));
+        assert_eq!(limit.allow(), Some(0));
+        assert_eq!(limit.allow(), None);
+        assert_eq!(limit.allow(), None);
+        assert_eq!(limit.suppressed, 2);
+        let mut open = RateLimit::new(Duration::ZERO);
+        assert_eq!(open.allow(), Some(0));
+        assert_eq!(open.allow(), Some(0));
     }
 }
