@@ -4,6 +4,7 @@
 //! - [`config`]: site folder (`site.toml`, `cameras.toml`, secrets) → validated config, every error with file:line.
 //! - [`domain`]: values that cross modules (camera ids, positions, frames).
 //! - [`ingest`]: GStreamer, cameras → sampled frames in the bounded FrameQueue; per-camera supervisors.
+//! - [`detect`]: ONNX detectors (ort): frame batches from the FrameQueue → detections, one OS thread per session.
 //! - [`obs`]: Prometheus metrics, names and registration.
 //! - [`app`]: wiring: builds the stages from config, owns shutdown and config reload.
 //! - [`api`]: HTTP: `/metrics`, health, camera status and snapshots (axum).
@@ -17,6 +18,7 @@
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod detect;
 pub mod domain;
 pub mod geo;
 pub mod incidents;

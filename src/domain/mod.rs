@@ -3,12 +3,15 @@
 //! - [`CameraId`]: the stable id of a camera from its config.
 //! - [`Position`]: a WGS84 point.
 //! - [`Frame`]: one sampled, decoded, scaled frame leaving ingest.
+//! - [`Detection`]: one object a detector found in a frame, box in source pixels.
 
+mod detection;
 mod frame;
 mod ids;
 mod incident;
 mod position;
 
+pub use detection::{BBox, Detection, ModelRef};
 pub use frame::{Frame, Letterbox};
 pub use ids::CameraId;
 pub use incident::{
