@@ -6,6 +6,7 @@
 //! and field. Raw serde structs live in `raw.rs`; checks in `validate.rs`.
 //! Credentials are resolved here and never printed (their `Debug` is redacted).
 
+mod camera;
 mod error;
 mod raw;
 mod validate;
