@@ -33,7 +33,7 @@ enum Command {
     },
     /// The demo city: simulated RTSP cameras flowing through the real pipeline, with the web UI.
     Demo(sitcenter::app::DemoArgs),
-    /// Check a site's configuration and pipeline templates; print every error at once.
+    /// Check a site's configuration, pipeline templates and database; print every error at once.
     Validate {
         /// Site folders to check.
         #[arg(required = true)]
@@ -110,7 +110,13 @@ fn validate(sites: &[PathBuf]) -> ExitCode {
     for site in sites {
         match sitcenter::config::load_site(site) {
             Ok(config) => {
-                let problems = sitcenter::app::check_pipelines(&config);
+                let mut problems = sitcenter::app::check_pipelines(&config);
+                match runtime() {
+                    Ok(rt) => {
+                        problems.extend(rt.block_on(sitcenter::app::check_connectivity(&config)))
+                    }
+                    Err(error) => problems.push(format!("{error:#}")),
+                }
                 if problems.is_empty() {
                     println!(
                         "{}: ok ({} cameras, site `{}`)",

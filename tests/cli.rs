@@ -116,3 +116,29 @@ fn replay_with_keyframe_sampling_analyses_one_frame_per_interval() {
         .expect("frames");
     assert_eq!(frames, 10, "20 s of footage, a keyframe every 2 s: {line}");
 }
+
+#[test]
+fn validate_reports_a_registry_database_that_does_not_answer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("camera-configs/demo");
+    for name in ["site.toml", "cameras.toml", "secrets.toml"] {
+        std::fs::copy(demo.join(name), dir.path().join(name)).expect("copy");
+    }
+    let closed_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let site = std::fs::read_to_string(dir.path().join("site.toml")).expect("read");
+    std::fs::write(
+        dir.path().join("site.toml"),
+        site.replace("port=5432", &format!("port={closed_port}")),
+    )
+    .expect("write");
+    let (code, _, stderr) = sitcenter(&["validate", dir.path().to_str().expect("utf-8")]);
+    assert_eq!(code, 64, "{stderr}");
+    assert!(
+        stderr.contains("[registry] database_url: the database does not answer")
+            && stderr.contains("Connection refused"),
+        "{stderr}"
+    );
+}

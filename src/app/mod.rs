@@ -59,6 +59,28 @@ pub fn check_pipelines(site: &SiteConfig) -> Vec<String> {
         .collect()
 }
 
+/// Checks what the site connects to (`sitcenter validate`): today the registry's
+/// database. Cameras are not contacted: validation must not load the city's network.
+pub async fn check_connectivity(site: &SiteConfig) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(registry) = &site.registry
+        && let Err(error) = crate::registry::Registry::check_reachable(&registry.database_url).await
+    {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        problems.push(format!(
+            "{}: [registry] database_url: the database does not answer: {message}",
+            site.dir.join("site.toml").display()
+        ));
+    }
+    problems
+}
+
 /// Runs the service until Ctrl-C / SIGTERM (or `stop` is cancelled): cameras,
 /// analysis consumer, HTTP API and UI, config reload.
 pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<(), AppError> {

@@ -85,6 +85,20 @@ impl Registry {
     ///
     /// `url` is a libpq-style string (`host=… user=… dbname=…`) or a `postgresql://` URL; its
     /// user must own the schema (it runs the migrations).
+    /// Checks that the database at `url` answers (`sitcenter validate`), without
+    /// running migrations or changing anything.
+    pub async fn check_reachable(url: &str) -> Result<(), RegistryError> {
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| RegistryError::Config(format!("`{url}`: {e}")))?;
+        config.connect_timeout(std::time::Duration::from_secs(5));
+        let (client, connection) = config.connect(NoTls).await?;
+        let driver = tokio::spawn(connection);
+        client.simple_query("SELECT 1").await?;
+        drop(client);
+        let _ended = driver.await;
+        Ok(())
+    }
+
     pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<Self, RegistryError> {
         Self::connect_with(url, clock, DEFAULT_POOL_SIZE).await
     }
