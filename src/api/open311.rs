@@ -187,6 +187,19 @@ fn check_jurisdiction(
     }
 }
 
+/// What every GET starts with: the resource name and format of `{name}.{json|xml}`,
+/// the query parameters, and the jurisdiction check.
+fn get_preamble<'f>(
+    state: &RegistryApiState,
+    file: &'f str,
+    query: Option<&str>,
+) -> Result<(&'f str, Format, HashMap<String, String>), Open311Error> {
+    let (name, format) = split_format(file)?;
+    let p = params(query.unwrap_or("").as_bytes());
+    check_jurisdiction(state, &p, format)?;
+    Ok((name, format, p))
+}
+
 fn service_json(c: &CategoryConfig) -> Value {
     let stages: Vec<String> = c
         .stages
@@ -209,14 +222,10 @@ async fn get_collection(
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (stem, format) = match split_format(&file) {
+    let (stem, format, p) = match get_preamble(&state, &file, query.as_deref()) {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    let p = params(query.as_deref().unwrap_or("").as_bytes());
-    if let Err(e) = check_jurisdiction(&state, &p, format) {
-        return e.into_response();
-    }
     match stem {
         "services" => {
             let items = state
@@ -243,17 +252,10 @@ async fn get_service_definition(
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (code, format) = match split_format(&file) {
+    let (code, format, _) = match get_preamble(&state, &file, query.as_deref()) {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    if let Err(e) = check_jurisdiction(
-        &state,
-        &params(query.as_deref().unwrap_or("").as_bytes()),
-        format,
-    ) {
-        return e.into_response();
-    }
     let Some(c) = state.intake.config().category(code) else {
         return Open311Error::new(
             format,
@@ -438,17 +440,10 @@ async fn get_request(
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (id, format) = match split_format(&file) {
+    let (id, format, _) = match get_preamble(&state, &file, query.as_deref()) {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    if let Err(e) = check_jurisdiction(
-        &state,
-        &params(query.as_deref().unwrap_or("").as_bytes()),
-        format,
-    ) {
-        return e.into_response();
-    }
     match state.registry.appeal(id).await {
         Ok(Some(a)) => {
             let media = media_url(&state, &a.number).await;
