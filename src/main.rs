@@ -84,11 +84,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Replay(args) => {
             let report = sitcenter::qa::replay(&args)?;
-            Ok(if report.passed() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(ExitCode::from(report.exit_code()))
         }
         Command::RtspSim(args) => {
             sitcenter::sim::run_cli(args).context("rtsp-sim")?;

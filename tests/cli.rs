@@ -111,9 +111,9 @@ fn replay_with_keyframe_sampling_analyses_one_frame_per_interval() {
         .expect("a row");
     let frames: u64 = line
         .split_whitespace()
-        .nth(1)
+        .nth(2)
         .and_then(|v| v.parse().ok())
-        .expect("frames");
+        .expect("frames (after file and model)");
     assert_eq!(frames, 10, "20 s of footage, a keyframe every 2 s: {line}");
 }
 

@@ -109,6 +109,16 @@ impl Detector {
         &self.model.manifest
     }
 
+    /// Keeps candidates down to `floor` (or the class threshold where that is lower), so
+    /// QA can score every operating point; each detection still records its class
+    /// threshold in [`Detection::threshold`].
+    pub fn with_score_floor(mut self, floor: f32) -> Self {
+        let m = &self.model.manifest;
+        let thresholds = m.thresholds().into_iter().map(|t| t.min(floor)).collect();
+        self.decoder = Decoder::new(m.layout, thresholds, m.iou_threshold, m.max_detections);
+        self
+    }
+
     pub fn max_batch(&self) -> usize {
         self.preprocessor.max_batch()
     }

@@ -1,20 +1,33 @@
-//! QA replay: recorded footage through the same ingest pipeline (templates,
-//! sampling gate, scaling, appsink, FrameQueue), as fast as it decodes, never
-//! paced and never dropping (the queue blocks instead). Reports per file the
-//! frames analysed, frames per second, speed against real time and latency
-//! percentiles; a file that cannot be decoded is reported by name and the
-//! other files still run.
+//! QA replay: recorded footage through the same ingest pipeline (templates, sampling
+//! gate, scaling, appsink, FrameQueue) and, with `--model`, the same detector code as
+//! live cameras, as fast as it decodes: never paced and never dropping (the queue blocks
+//! instead). Reports per file the frames analysed, frames per second, speed against real
+//! time and latency percentiles; with labels (docs/labels.md) per-class precision,
+//! recall, F1 and AP@0.5 plus mAP@0.5; with `--baseline` both models side by side and a
+//! regression verdict. A file that cannot be decoded is reported by name and the other
+//! files still run.
+//!
+//! Files: `labels.rs` (ground truth), `run.rs` (one file through pipeline + detector),
+//! `score.rs` (matching, P/R/F1/AP), `verdict.rs` (minimums, regressions), `report.rs`
+//! (tables and JSON).
+
+mod labels;
+mod report;
+mod run;
+mod score;
+mod verdict;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde::Serialize;
+pub use labels::{Labels, LabelsError, Truth};
+pub use report::{ModelReport, ReplayReport, Verdict};
+pub use run::{FileReport, Percentiles};
+pub use score::{ClassScore, IOU_MATCH, Scored, Summary, Tally, average_precision};
+pub use verdict::{Minimum, Shortfall};
 
-use crate::config::{CameraConfig, IngestSettings, Sampling, SamplingMode, Transport};
-use crate::domain::{CameraId, Position};
-use crate::ingest::{FrameQueue, WhenFull, run_file};
-use crate::obs::Metrics;
+use crate::config::{IngestSettings, Sampling, SamplingMode};
+use crate::detect::{DetectError, Detector, ModelManifest, Runtime};
 
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
@@ -26,55 +39,35 @@ pub struct ReplayArgs {
     /// Analyse at most one frame per this many seconds of footage (0 = every frame).
     #[arg(long, default_value_t = 0.0)]
     pub interval_s: f64,
+    /// The model to run: its manifest (`models/<name>/model.toml`).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// A second model to compare against (`--model` is the candidate); needs labels.
+    #[arg(long, requires = "model")]
+    pub baseline: Option<PathBuf>,
+    /// Ground truth (docs/labels.md): a labels file for a single video, or a folder with
+    /// `<video stem>.labels.json` files. Default: labels files beside the videos.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Fail (exit 3) when a class's recall is below this: `0.8` for every class or
+    /// `CLASS=0.8` for one (repeatable; a class entry wins over the general one).
+    #[arg(long = "min-recall", value_name = "[CLASS=]R")]
+    pub min_recall: Vec<Minimum>,
+    /// Fail (exit 3) when a class's precision is below this; same form as --min-recall.
+    #[arg(long = "min-precision", value_name = "[CLASS=]P")]
+    pub min_precision: Vec<Minimum>,
+    /// How much worse than the baseline a figure may be before it counts as a regression.
+    #[arg(long, default_value_t = 0.02)]
+    pub tolerance: f64,
+    /// Frames per inference call.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// ONNX Runtime threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     /// Write the report as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct FileReport {
-    pub file: PathBuf,
-    pub frames: u64,
-    pub units: u64,
-    pub wall_s: f64,
-    pub frames_per_s: f64,
-    /// Footage seconds replayed per wall-clock second.
-    pub speed_x_realtime: Option<f64>,
-    pub decode_latency_ms: Percentiles,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Default, Serialize)]
-pub struct Percentiles {
-    pub p50: Option<f64>,
-    pub p95: Option<f64>,
-    pub p99: Option<f64>,
-}
-
-impl Percentiles {
-    fn of(mut values: Vec<f64>) -> Self {
-        values.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            (!values.is_empty()).then(|| values[((values.len() - 1) as f64 * q).round() as usize])
-        };
-        Self {
-            p50: at(0.50),
-            p95: at(0.95),
-            p99: at(0.99),
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct ReplayReport {
-    pub files: Vec<FileReport>,
-}
-
-impl ReplayReport {
-    /// Every file replayed without error.
-    pub fn passed(&self) -> bool {
-        self.files.iter().all(|f| f.error.is_none())
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +81,18 @@ pub enum QaError {
     NoFiles(PathBuf),
     #[error("--interval-s must be ≥ 0, got {0}")]
     Interval(f64),
+    #[error("--batch must be 1..=64, got {0}")]
+    Batch(usize),
+    #[error("--tolerance must be in 0..=1, got {0}")]
+    Tolerance(f64),
+    #[error("--labels {0}: a single labels file needs a single video")]
+    LabelsForFolder(PathBuf),
+    #[error("--baseline needs labels: no labels file was found for any video")]
+    BaselineWithoutLabels,
+    #[error(transparent)]
+    Labels(#[from] LabelsError),
+    #[error(transparent)]
+    Model(#[from] DetectError),
     #[error("cannot write the report {path}: {source}")]
     Write {
         path: PathBuf,
@@ -98,19 +103,16 @@ pub enum QaError {
 const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "mkv", "avi"];
 
 fn inputs(input: &Path) -> Result<Vec<PathBuf>, QaError> {
-    let read = |path: &Path| QaError::Read {
-        path: path.to_path_buf(),
-        source: std::io::Error::from(std::io::ErrorKind::NotFound),
-    };
-    let meta = std::fs::metadata(input).map_err(|source| QaError::Read {
+    let read = |source| QaError::Read {
         path: input.to_path_buf(),
         source,
-    })?;
+    };
+    let meta = std::fs::metadata(input).map_err(read)?;
     if meta.is_file() {
         return Ok(vec![input.to_path_buf()]);
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(input)
-        .map_err(|_| read(input))?
+        .map_err(read)?
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
@@ -126,123 +128,55 @@ fn inputs(input: &Path) -> Result<Vec<PathBuf>, QaError> {
     Ok(files)
 }
 
-/// The camera a file is replayed as: `file-h264` for MP4/QuickTime, `file-any` otherwise.
-fn file_camera(path: &Path, sampling: Sampling) -> Result<CameraConfig, QaError> {
-    let absolute = std::fs::canonicalize(path).map_err(|source| QaError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let url = url::Url::from_file_path(&absolute).map_err(|()| QaError::Read {
-        path: path.to_path_buf(),
-        source: std::io::Error::other("not an absolute path"),
-    })?;
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let pipeline = if matches!(ext.as_str(), "mp4" | "mov") {
-        "file-h264"
-    } else {
-        "file-any"
-    };
-    Ok(CameraConfig {
-        id: CameraId::new(&format!("replay:{}", path.display())),
-        name: path.display().to_string(),
-        url,
-        credentials: None,
-        location: Position { lat: 0.0, lon: 0.0 },
-        address: String::new(),
-        district: None,
-        heading_deg: None,
-        detectors: Vec::new(),
-        sampling,
-        transport: Transport::Tcp,
-        pipeline: pipeline.to_owned(),
-        zones: Vec::new(),
-        masks: Vec::new(),
-        calibration: Vec::new(),
-        defined_at: path.display().to_string(),
-    })
+/// The labels of each file (`None` where there are none); a broken labels file is an error.
+fn labels_for(files: &[PathBuf], arg: Option<&Path>) -> Result<Vec<Option<Labels>>, QaError> {
+    if let Some(arg) = arg
+        && arg.is_file()
+    {
+        if files.len() != 1 {
+            return Err(QaError::LabelsForFolder(arg.to_path_buf()));
+        }
+        return Ok(vec![Some(Labels::load(arg)?)]);
+    }
+    if let Some(arg) = arg
+        && !arg.is_dir()
+    {
+        return Err(QaError::Read {
+            path: arg.to_path_buf(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+    files
+        .iter()
+        .map(|f| labels::beside(f, arg).map(|p| Labels::load(&p)).transpose())
+        .collect::<Result<_, _>>()
+        .map_err(QaError::from)
 }
 
-/// Replays one file; frames are consumed on this thread while the pipeline runs.
-pub fn replay_file(path: &Path, sampling: Sampling, settings: &IngestSettings) -> FileReport {
-    let camera = match file_camera(path, sampling) {
-        Ok(camera) => camera,
-        Err(error) => {
-            return FileReport {
-                file: path.to_path_buf(),
-                frames: 0,
-                units: 0,
-                wall_s: 0.0,
-                frames_per_s: 0.0,
-                speed_x_realtime: None,
-                decode_latency_ms: Percentiles::default(),
-                error: Some(error.to_string()),
-            };
-        }
+fn load_detector(
+    runtime: &Runtime,
+    manifest: &Path,
+    args: &ReplayArgs,
+) -> Result<Detector, QaError> {
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
     };
-    let queue = Arc::new(FrameQueue::with_policy(64, WhenFull::Block));
-    let metrics = Arc::new(Metrics::new());
-    let started = Instant::now();
-    let producer = {
-        let queue = queue.clone();
-        let settings = settings.clone();
-        let camera = camera.clone();
-        std::thread::spawn(move || {
-            let result = run_file(&camera, &settings, queue.clone(), metrics);
-            queue.close();
-            result
-        })
-    };
-    let mut latencies = Vec::new();
-    let mut last_pts = Duration::ZERO;
-    let mut consumed = 0u64;
-    while let Some(batch) = queue.pop_batch(32, Duration::from_millis(200)) {
-        for frame in batch {
-            consumed += 1;
-            if let Some(l) = frame.decode_latency {
-                latencies.push(l.as_secs_f64() * 1000.0);
-            }
-            if let Some(pts) = frame.pts {
-                last_pts = last_pts.max(pts);
-            }
-        }
-    }
-    let wall = started.elapsed().as_secs_f64();
-    let run = producer.join().unwrap_or_else(|_| {
-        Err(crate::ingest::IngestError::Replay {
-            file: path.display().to_string(),
-            element: String::new(),
-            message: "the replay thread panicked".to_owned(),
-        })
-    });
-    let (units, error) = match run {
-        Ok(run) => (run.units, None),
-        Err(error) => (0, Some(error.to_string())),
-    };
-    FileReport {
-        file: path.to_path_buf(),
-        frames: consumed,
-        units,
-        wall_s: wall,
-        frames_per_s: if wall > 0.0 {
-            consumed as f64 / wall
-        } else {
-            0.0
-        },
-        speed_x_realtime: (wall > 0.0 && last_pts > Duration::ZERO)
-            .then(|| last_pts.as_secs_f64() / wall),
-        decode_latency_ms: Percentiles::of(latencies),
-        error,
-    }
+    let manifest = ModelManifest::load(manifest)?;
+    // Scores down to 0.05 are kept for AP; precision/recall use each class's threshold.
+    Ok(Detector::load(runtime, manifest, args.batch, threads)?.with_score_floor(0.05))
 }
 
 /// `sitcenter replay`.
 pub fn replay(args: &ReplayArgs) -> Result<ReplayReport, QaError> {
     if !(args.interval_s.is_finite() && args.interval_s >= 0.0) {
         return Err(QaError::Interval(args.interval_s));
+    }
+    if !(1..=64).contains(&args.batch) {
+        return Err(QaError::Batch(args.batch));
+    }
+    if !(0.0..=1.0).contains(&args.tolerance) {
+        return Err(QaError::Tolerance(args.tolerance));
     }
     let sampling = Sampling {
         mode: if args.mode == "keyframes" {
@@ -252,35 +186,63 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplayReport, QaError> {
         },
         interval: Duration::from_secs_f64(args.interval_s),
     };
-    let settings = IngestSettings::default();
     let files = inputs(&args.input)?;
-    let report = ReplayReport {
-        files: files
-            .iter()
-            .map(|f| replay_file(f, sampling, &settings))
-            .collect(),
-    };
-    println!(
-        "{:<40} {:>7} {:>9} {:>8} {:>9} {:>8} {:>8}",
-        "file", "frames", "frames/s", "× real", "p50 ms", "p95 ms", "p99 ms"
-    );
-    let ms = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{v:.2}"));
-    for f in &report.files {
-        match &f.error {
-            None => println!(
-                "{:<40} {:>7} {:>9.1} {:>8} {:>9} {:>8} {:>8}",
-                f.file.display().to_string(),
-                f.frames,
-                f.frames_per_s,
-                f.speed_x_realtime
-                    .map_or("—".to_owned(), |s| format!("{s:.1}")),
-                ms(f.decode_latency_ms.p50),
-                ms(f.decode_latency_ms.p95),
-                ms(f.decode_latency_ms.p99),
-            ),
-            Some(error) => println!("{:<40} ERROR: {error}", f.file.display().to_string()),
+    let labels = labels_for(&files, args.labels.as_deref())?;
+    if args.baseline.is_some() && labels.iter().all(Option::is_none) {
+        return Err(QaError::BaselineWithoutLabels);
+    }
+    let mut detectors = Vec::new();
+    if let Some(model) = &args.model {
+        let runtime = Runtime::load(None)?;
+        detectors.push(load_detector(&runtime, model, args)?);
+        if let Some(baseline) = &args.baseline {
+            detectors.push(load_detector(&runtime, baseline, args)?);
         }
     }
+    let mut report = ReplayReport::default();
+    if detectors.is_empty() {
+        let settings = IngestSettings::default();
+        for file in &files {
+            let analysis = run::Analysis {
+                detector: None,
+                labels: None,
+                classes: Vec::new(),
+            };
+            report
+                .files
+                .push(run::replay_file(file, sampling, &settings, analysis));
+        }
+    }
+    for detector in &mut detectors {
+        let manifest = detector.manifest().clone();
+        let settings = IngestSettings {
+            analysis_width: manifest.input_width,
+            analysis_height: manifest.input_height,
+            ..IngestSettings::default()
+        };
+        let mut model = ModelReport::new(&manifest);
+        for (file, labels) in files.iter().zip(&labels) {
+            let classes = labels.as_ref().map_or_else(Vec::new, |l| {
+                manifest
+                    .classes
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .filter(|c| l.classes.contains(c))
+                    .collect()
+            });
+            let analysis = run::Analysis {
+                detector: Some(detector),
+                labels: labels.as_ref(),
+                classes,
+            };
+            let file_report = run::replay_file(file, sampling, &settings, analysis);
+            model.add(&file_report);
+            report.files.push(file_report);
+        }
+        report.models.push(model.finish(&manifest));
+    }
+    report.judge(&args.min_precision, &args.min_recall, args.tolerance);
+    report.print();
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&report).unwrap_or_default();
         std::fs::write(path, json).map_err(|source| QaError::Write {
