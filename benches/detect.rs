@@ -1,9 +1,11 @@
 //! Detection stages: preprocessing, YOLOv8 decode + NMS on 8400 anchors (sorted greedy NMS
-//! against the O(n²) repeated-max baseline, same run), and inference with the tiny committed
-//! model at batch sizes 1, 4 and 8 (preprocess + ort run + decode).
+//! against the O(n²) repeated-max baseline, same run), and inference (preprocess + ort run
+//! on one thread + decode) per batch size with the tiny test model and with the trained
+//! model (`models/street`, or `SITCENTER_BENCH_MODEL`) on its PNG fixtures.
 //!
 //! `scripts/env.sh` sets ORT_DYLIB_PATH; without it the bootstrap location is used.
-//! `cargo bench --bench detect`; figures in docs/performance.md.
+//! `cargo bench --bench detect`; `bash scripts/bench_detect.sh` runs it beside the Python
+//! onnxruntime + OpenCV loop on the same model and frames. Figures in docs/performance.md.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -138,44 +140,52 @@ fn inference(c: &mut Criterion) {
         Ok(runtime) => runtime,
         Err(e) => panic!("ONNX Runtime is needed for the inference benchmark: {e}"),
     };
-    let manifest_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny/model.toml");
-    let manifest = match ModelManifest::load(&manifest_path) {
-        Ok(manifest) => manifest,
-        Err(e) => panic!("{e}"),
-    };
-    let mut detector = match Detector::load(&runtime, manifest, 8, 1) {
-        Ok(detector) => detector,
-        Err(e) => panic!("{e}"),
-    };
     if let Err(e) = gstreamer::init() {
         panic!("gstreamer: {e}");
     }
-    let stride = 64 * 3;
-    let frames: Vec<Frame> = (0..8)
-        .map(|i| {
-            let mut pixels = vec![0u8; stride * 64];
-            // A red 8x8 square at cell (i, i): one detection per frame.
-            for y in i * 8..i * 8 + 8 {
-                for x in i * 8..i * 8 + 8 {
-                    pixels[y * stride + x * 3] = 255;
-                }
-            }
-            Frame {
-                camera: CameraId::new(&format!("cam-{i}")),
-                seq: 0,
-                pts: None,
-                captured_at: SystemTime::now(),
-                width: 64,
-                height: 64,
-                stride,
-                letterbox: Letterbox::fit((1280, 720), (64, 64)),
-                decode_latency: None,
-                buffer: gstreamer::Buffer::from_mut_slice(pixels),
-            }
-        })
-        .collect();
-    let mut g = c.benchmark_group("tiny_model_batch");
-    for batch in [1usize, 4, 8] {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    model_batches(
+        c,
+        &runtime,
+        &root.join("models/tiny/model.toml"),
+        &[1, 4, 8],
+        |_, i| red_square_frame(i),
+    );
+    // The trained model (or SITCENTER_BENCH_MODEL) on its PNG fixtures, letterboxed to
+    // its input size as the pipeline would: scripts/bench_detect.py runs the Python loop
+    // on the same files.
+    let trained = std::env::var_os("SITCENTER_BENCH_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("models/street/model.toml"));
+    if trained.is_file() {
+        let fixtures = fixtures_of(&trained);
+        model_batches(c, &runtime, &trained, &[1, 2, 4, 8, 16], |m, i| {
+            letterboxed(&fixtures[i % fixtures.len()], m)
+        });
+    }
+}
+
+/// `<model>_model_batch/batch_<n>`: preprocess + one ort run (one thread) + decode.
+fn model_batches(
+    c: &mut Criterion,
+    runtime: &Runtime,
+    manifest: &Path,
+    batches: &[usize],
+    frame: impl Fn(&ModelManifest, usize) -> Frame,
+) {
+    let manifest = match ModelManifest::load(manifest) {
+        Ok(manifest) => manifest,
+        Err(e) => panic!("{e}"),
+    };
+    let max = batches.iter().copied().max().unwrap_or(1);
+    let frames: Vec<Frame> = (0..max).map(|i| frame(&manifest, i)).collect();
+    let name = manifest.name.clone();
+    let mut detector = match Detector::load(runtime, manifest, max, 1) {
+        Ok(detector) => detector,
+        Err(e) => panic!("{e}"),
+    };
+    let mut g = c.benchmark_group(format!("{name}_model_batch"));
+    for &batch in batches {
         g.throughput(Throughput::Elements(batch as u64));
         g.bench_function(format!("batch_{batch}"), |b| {
             b.iter_batched(
@@ -189,6 +199,71 @@ fn inference(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// A 64×64 frame with a red 8×8 square at cell (i, i): one tiny-model detection.
+fn red_square_frame(i: usize) -> Frame {
+    let i = i % 8;
+    let stride = 64 * 3;
+    let mut pixels = vec![0u8; stride * 64];
+    for y in i * 8..i * 8 + 8 {
+        for x in i * 8..i * 8 + 8 {
+            pixels[y * stride + x * 3] = 255;
+        }
+    }
+    frame(
+        pixels,
+        64,
+        64,
+        stride,
+        Letterbox::fit((1280, 720), (64, 64)),
+    )
+}
+
+fn fixtures_of(manifest: &Path) -> Vec<image::RgbImage> {
+    let dir = manifest.parent().unwrap_or(Path::new(".")).join("fixtures");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    paths.retain(|p| p.extension().is_some_and(|e| e == "png"));
+    paths.sort();
+    let images: Vec<image::RgbImage> = paths
+        .iter()
+        .filter_map(|p| image::open(p).ok().map(|i| i.to_rgb8()))
+        .collect();
+    assert!(!images.is_empty(), "no PNG fixtures in {}", dir.display());
+    images
+}
+
+/// `source` scaled into the model's input keeping its aspect, centred on black borders
+/// (what the pipeline's `videoscale add-borders` delivers).
+fn letterboxed(source: &image::RgbImage, m: &ModelManifest) -> Frame {
+    let (w, h) = (m.input_width, m.input_height);
+    let lb = Letterbox::fit(source.dimensions(), (w, h));
+    let scaled = image::imageops::resize(
+        source,
+        (source.width() as f32 * lb.scale).round() as u32,
+        (source.height() as f32 * lb.scale).round() as u32,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut canvas = image::RgbImage::new(w, h);
+    image::imageops::replace(&mut canvas, &scaled, lb.pad_x.into(), lb.pad_y.into());
+    frame(canvas.into_raw(), w, h, w as usize * 3, lb)
+}
+
+fn frame(pixels: Vec<u8>, width: u32, height: u32, stride: usize, letterbox: Letterbox) -> Frame {
+    Frame {
+        camera: CameraId::new("bench"),
+        seq: 0,
+        pts: None,
+        captured_at: SystemTime::now(),
+        width,
+        height,
+        stride,
+        letterbox,
+        decode_latency: None,
+        buffer: gstreamer::Buffer::from_mut_slice(pixels),
+    }
 }
 
 criterion_group!(benches, preprocess, postprocess, inference);
