@@ -266,5 +266,88 @@ fn frame(pixels: Vec<u8>, width: u32, height: u32, stride: usize, letterbox: Let
     }
 }
 
-criterion_group!(benches, preprocess, postprocess, inference);
+/// Where the letterbox belongs: GStreamer (`videoconvert ! videoscale add-borders`, from the
+/// decoder's I420, colour conversion included) against the `image` crate resizing RGB that is
+/// already converted (so favoured), 640×360 → the trained model's input (or 640×640).
+fn letterbox(c: &mut Criterion) {
+    use gstreamer::prelude::*;
+    if let Err(e) = gstreamer::init() {
+        panic!("gstreamer: {e}");
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let size = ModelManifest::load(&root.join("models/street/model.toml"))
+        .map(|m| (m.input_width, m.input_height))
+        .unwrap_or((640, 640));
+    let (sw, sh) = (640u32, 360u32);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let i420: Vec<u8> = (0..sw * sh * 3 / 2).map(|_| rng.random()).collect();
+    let rgb =
+        image::RgbImage::from_fn(sw, sh, |x, y| image::Rgb([x as u8, y as u8, (x ^ y) as u8]));
+    let mut g = c.benchmark_group(format!("letterbox_640x360_to_{}x{}", size.0, size.1));
+    g.throughput(Throughput::Elements(1));
+
+    let description = format!(
+        "appsrc name=src format=time caps=video/x-raw,format=I420,width={sw},height={sh},framerate=0/1 \
+         ! videoconvert ! videoscale add-borders=true \
+         ! video/x-raw,format=RGB,width={},height={},pixel-aspect-ratio=1/1 \
+         ! appsink name=sink sync=false max-buffers=1",
+        size.0, size.1
+    );
+    let pipeline = match gstreamer::parse::launch(&description) {
+        Ok(p) => p
+            .downcast::<gstreamer::Pipeline>()
+            .unwrap_or_else(|_| panic!("not a pipeline")),
+        Err(e) => panic!("{e}"),
+    };
+    let by_name = |name: &str| pipeline.by_name(name).unwrap_or_else(|| panic!("{name}"));
+    let src = by_name("src")
+        .downcast::<gstreamer_app::AppSrc>()
+        .unwrap_or_else(|_| panic!("appsrc"));
+    let sink = by_name("sink")
+        .downcast::<gstreamer_app::AppSink>()
+        .unwrap_or_else(|_| panic!("appsink"));
+    if let Err(e) = pipeline.set_state(gstreamer::State::Playing) {
+        panic!("{e}");
+    }
+    let mut pts = 0u64;
+    g.bench_function("gstreamer_i420_convert_and_scale", |b| {
+        b.iter(|| {
+            let mut buffer = gstreamer::Buffer::from_slice(i420.clone());
+            if let Some(buffer) = buffer.get_mut() {
+                buffer.set_pts(gstreamer::ClockTime::from_mseconds(pts));
+            }
+            pts += 40;
+            if let Err(e) = src.push_buffer(buffer) {
+                panic!("{e}");
+            }
+            match sink.pull_sample() {
+                Ok(sample) => sample.buffer().map_or(0, |b| b.size()),
+                Err(e) => panic!("{e}"),
+            }
+        })
+    });
+    if let Err(e) = pipeline.set_state(gstreamer::State::Null) {
+        panic!("{e}");
+    }
+    g.bench_function("image_crate_rgb_scale_only", |b| {
+        b.iter(|| {
+            let lb = Letterbox::fit((sw, sh), size);
+            let scaled = image::imageops::resize(
+                black_box(&rgb),
+                (sw as f32 * lb.scale).round() as u32,
+                (sh as f32 * lb.scale).round() as u32,
+                image::imageops::FilterType::Triangle,
+            );
+            let mut canvas = image::RgbImage::new(size.0, size.1);
+            image::imageops::replace(&mut canvas, &scaled, lb.pad_x.into(), lb.pad_y.into());
+            canvas.len()
+        })
+    });
+    g.bench_function("i420_copy_baseline", |b| {
+        b.iter(|| black_box(&i420).clone().len())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, preprocess, letterbox, postprocess, inference);
 criterion_main!(benches);
