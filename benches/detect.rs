@@ -343,9 +343,6 @@ fn letterbox(c: &mut Criterion) {
             canvas.len()
         })
     });
-    g.bench_function("i420_copy_baseline", |b| {
-        b.iter(|| black_box(&i420).clone().len())
-    });
     g.finish();
 }
 
