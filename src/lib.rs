@@ -20,6 +20,7 @@ pub mod app;
 pub mod config;
 pub mod detect;
 pub mod domain;
+pub mod events;
 pub mod geo;
 pub mod incidents;
 pub mod ingest;
