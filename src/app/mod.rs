@@ -9,7 +9,7 @@
 
 mod demo;
 mod node;
-mod registry;
+pub(crate) mod registry;
 mod reload;
 
 use std::sync::Arc;
