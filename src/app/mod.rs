@@ -62,6 +62,27 @@ pub fn check_pipelines(site: &SiteConfig) -> Vec<String> {
         .collect()
 }
 
+/// Loads the site's model on ONNX Runtime and checks its contract and execution provider,
+/// without starting a worker (used by `sitcenter validate`).
+pub fn check_detector(site: &SiteConfig) -> Vec<String> {
+    let Some(detect) = &site.detect else {
+        return Vec::new();
+    };
+    let config = crate::detect::DetectorConfig {
+        provider: detect.provider,
+        intra_threads: 1,
+        ..crate::detect::DetectorConfig::new(&detect.manifest.manifest_path)
+    };
+    match config.validate() {
+        Ok(_) => Vec::new(),
+        Err(error) => vec![format!(
+            "{}: [detect] model `{}`: {error}",
+            site.dir.join("site.toml").display(),
+            detect.model_name
+        )],
+    }
+}
+
 /// Checks what the site connects to (`sitcenter validate`): today the registry's
 /// database. Cameras are not contacted: validation must not load the city's network.
 pub async fn check_connectivity(site: &SiteConfig) -> Vec<String> {
