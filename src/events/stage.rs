@@ -254,3 +254,177 @@ impl EventStage {
         tracing::debug!("event stage drained");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DetectorRoute, Zone};
+    use crate::domain::{BBox, Category, Letterbox, ModelRef};
+
+    const T0: u64 = 1_795_392_000; // 2026-11-23 00:00 UTC = 05:00 in Astana (UTC+5)
+
+    fn detect_settings() -> crate::config::DetectSettings {
+        let manifest =
+            crate::detect::ModelManifest::load(std::path::Path::new("models/tiny/model.toml"))
+                .expect("tiny manifest");
+        let mut detectors = std::collections::BTreeMap::new();
+        detectors.insert(
+            "offences".to_owned(),
+            DetectorRoute {
+                model: "tiny".into(),
+                classes: vec![],
+                vehicle_classes: vec!["car".into()],
+                person_classes: vec!["person".into()],
+            },
+        );
+        crate::config::DetectSettings {
+            model_name: "tiny".into(),
+            manifest,
+            detectors,
+            provider: crate::detect::ExecutionProvider::Cpu,
+            max_batch: 1,
+            max_wait: Duration::ZERO,
+            workers: 1,
+            intra_threads: 1,
+            queue_capacity: 1,
+            tracking: TrackerSettings {
+                min_hits: 2,
+                ..TrackerSettings::default()
+            },
+            night: NightHours::default(),
+            evidence_dir: "unused".into(),
+            parking_category: Category::new("parking_violation").expect("code"),
+            restricted_category: Category::new("restricted_area").expect("code"),
+            recent_events: 10,
+            mqtt: None,
+        }
+    }
+
+    fn stage(dir: &std::path::Path) -> EventStage {
+        let detect = detect_settings();
+        let mut camera = crate::test_util::camera("c1", "rtsp://127.0.0.1:9/x");
+        camera.detectors = vec!["offences".into()];
+        let zone = |name: &str, kind: &str, polygon: Vec<[f64; 2]>| Zone {
+            name: name.into(),
+            kind: kind.into(),
+            polygon,
+            max_dwell: Duration::from_secs(60),
+            night_only: true,
+        };
+        camera.zones = vec![
+            zone(
+                "bus stop",
+                "no_parking",
+                vec![[0.5, 0.5], [1.0, 0.5], [1.0, 1.0], [0.5, 1.0]],
+            ),
+            zone(
+                "depot",
+                "restricted",
+                vec![[0.0, 0.0], [0.5, 0.0], [0.5, 0.5], [0.0, 0.5]],
+            ),
+        ];
+        let rules = Arc::new(RuleBook::new(&[camera], &detect));
+        let metrics = crate::obs::Metrics::new();
+        EventStage::new(
+            StageSettings {
+                tracking: detect.tracking.clone(),
+                night: detect.night,
+            },
+            rules,
+            EvidenceWriter::new(dir),
+            metrics.detect.clone(),
+        )
+    }
+
+    fn sample(secs: u64, found: &[(&str, BBox)]) -> AnalysedFrame {
+        gstreamer::init().expect("gst init");
+        let captured_at = UNIX_EPOCH + Duration::from_secs(T0 + secs);
+        let model = Arc::new(ModelRef {
+            name: "m".into(),
+            version: "1".into(),
+        });
+        AnalysedFrame {
+            frame: Frame {
+                camera: CameraId::new("c1"),
+                seq: secs,
+                pts: None,
+                captured_at,
+                width: 64,
+                height: 64,
+                stride: 192,
+                letterbox: Letterbox::fit((100, 100), (64, 64)),
+                decode_latency: None,
+                buffer: gstreamer::Buffer::from_mut_slice(vec![0u8; 192 * 64]),
+            },
+            detections: found
+                .iter()
+                .map(|(class, bbox)| Detection {
+                    camera: CameraId::new("c1"),
+                    seq: secs,
+                    ts: captured_at,
+                    pts: None,
+                    class: Arc::from(*class),
+                    category: Category::new("open_manhole").expect("code"),
+                    score: 0.9,
+                    threshold: 0.5,
+                    bbox: *bbox,
+                    model: model.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    fn b(x1: f32, y1: f32, x2: f32, y2: f32) -> BBox {
+        BBox { x1, y1, x2, y2 }
+    }
+
+    #[test]
+    fn a_car_parked_in_a_no_parking_zone_past_its_dwell_is_one_parking_offence() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut stage = stage(dir.path());
+        let car = b(60.0, 60.0, 80.0, 90.0); // ground point (0.7, 0.9): in the bus stop
+        let mut events = Vec::new();
+        for s in (0..=150).step_by(10) {
+            events.extend(stage.process(sample(s, &[("car", car)])));
+        }
+        assert_eq!(events.len(), 1, "{events:?}");
+        let e = &events[0];
+        assert_eq!(
+            (e.kind, e.category.as_str(), e.zone.as_deref()),
+            (EventKind::Offence, "parking_violation", Some("bus stop"))
+        );
+        assert_eq!(e.at, UNIX_EPOCH + Duration::from_secs(T0 + 60));
+        assert!(
+            e.evidence
+                .as_ref()
+                .is_some_and(|ev| ev.annotated_path.is_file())
+        );
+    }
+
+    #[test]
+    fn a_person_in_a_restricted_zone_is_an_offence_at_night_and_nothing_by_day() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let person = b(10.0, 10.0, 20.0, 40.0); // ground point (0.15, 0.4): in the depot
+        // 05:00 local is night (22–06).
+        let mut night = stage(dir.path());
+        let mut events = Vec::new();
+        for s in 0..4 {
+            events.extend(night.process(sample(s * 2, &[("person", person)])));
+        }
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].category.as_str(), "restricted_area");
+        // 12:00 local: nothing.
+        let mut day = stage(dir.path());
+        for s in 0..4 {
+            assert!(
+                day.process(sample(7 * 3600 + s * 2, &[("person", person)]))
+                    .is_empty()
+            );
+        }
+        // A class the camera does not analyse is ignored.
+        let mut other = stage(dir.path());
+        for s in 0..4 {
+            assert!(other.process(sample(s * 2, &[("dog", person)])).is_empty());
+        }
+    }
+}
