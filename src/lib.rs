@@ -2,9 +2,10 @@
 //!
 //! # Layout (one line per module; docs/ARCHITECTURE.md tells the same story)
 //! - [`config`]: site folder (`site.toml`, `cameras.toml`, secrets) → validated config, every error with file:line.
-//! - [`domain`]: values that cross modules (camera ids, positions, frames).
+//! - [`domain`]: values that cross modules (camera ids, positions, frames, detections, detection events).
 //! - [`ingest`]: GStreamer, cameras → sampled frames in the bounded FrameQueue; per-camera supervisors.
 //! - [`detect`]: ONNX detectors (ort): frame batches from the FrameQueue → detections, one OS thread per session.
+//! - [`events`]: analysed frames → tracks, temporal confirmation, zone offence rules → detection events with evidence; MQTT publisher.
 //! - [`obs`]: Prometheus metrics, names and registration.
 //! - [`app`]: wiring: builds the stages from config, owns shutdown and config reload.
 //! - [`api`]: HTTP: `/metrics`, health, camera status and snapshots (axum).
@@ -20,6 +21,7 @@ pub mod app;
 pub mod config;
 pub mod detect;
 pub mod domain;
+pub mod events;
 pub mod geo;
 pub mod incidents;
 pub mod ingest;

@@ -107,6 +107,7 @@ fn validate(sites: &[PathBuf]) -> ExitCode {
         match sitcenter::config::load_site(site) {
             Ok(config) => {
                 let mut problems = sitcenter::app::check_pipelines(&config);
+                problems.extend(sitcenter::app::check_detector(&config));
                 match runtime() {
                     Ok(rt) => {
                         problems.extend(rt.block_on(sitcenter::app::check_connectivity(&config)))

@@ -11,6 +11,10 @@ pub enum ApiError {
         "no frame of camera `{0}` yet: it is now watched, ask again after its sampling interval"
     )]
     NoFrameYet(String),
+    #[error("no recent event `{0}` (only the latest events are held; evidence files stay on disk)")]
+    UnknownEvent(String),
+    #[error("event `{0}` has no evidence (it could not be stored; see the logs)")]
+    NoEvidence(String),
     #[error("cannot encode the snapshot: {0}")]
     Snapshot(#[from] crate::web::PreviewError),
 }
@@ -18,7 +22,10 @@ pub enum ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
-            ApiError::UnknownCamera(_) | ApiError::NoFrameYet(_) => StatusCode::NOT_FOUND,
+            ApiError::UnknownCamera(_)
+            | ApiError::NoFrameYet(_)
+            | ApiError::UnknownEvent(_)
+            | ApiError::NoEvidence(_) => StatusCode::NOT_FOUND,
             ApiError::Snapshot(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (

@@ -12,11 +12,15 @@
 //! | `GET /api/cameras/{id}/snapshot.jpg` | its latest sampled frame |
 //! | `POST /api/cameras/{id}/restart` | restart one camera (e.g. after fixing it) |
 //! | `POST /api/reload` | re-read the cameras file now |
+//! | `GET /api/events` | recent detection events, newest first (`events.rs`) |
+//! | `GET /api/events/{id}/evidence.jpg`, `/clean.jpg` | an event's evidence, annotated / clean |
+//! | `GET /api/detect` | the detector's model, provider, workers and last reload error |
 
 pub mod appeals;
 mod appeals_error;
 mod cameras;
 mod error;
+pub mod events;
 pub mod open311;
 pub mod registry_api;
 #[cfg(test)]

@@ -3,12 +3,13 @@
 //! everything in order. Stages never spawn each other; this module does.
 //!
 //! Frame path: cameras → [`Ingest`] → FrameQueue (bounded, drop-oldest,
-//! counted per camera) → analysis consumer (today: the live preview store the
-//! UI reads; the detectors plug in here) → …
+//! counted per camera) → frame consumer (previews; cameras with detectors go on
+//! to the detect queue) → detector workers → event stage → sinks (registry,
+//! MQTT) and the recent-events ring. See `node.rs` for every edge's policy.
 
 mod demo;
 mod node;
-mod registry;
+pub(crate) mod registry;
 mod reload;
 
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub use demo::{DemoArgs, demo};
-pub use node::Node;
+pub use node::{DetectorStatus, EventSink, Node};
 
 use crate::config::SiteConfig;
 use crate::ingest::{IngestError, Templates};
@@ -40,6 +41,8 @@ pub enum AppError {
     Geo(#[from] crate::geo::GeoError),
     #[error("appeal registry: {0}")]
     Registry(#[from] crate::registry::RegistryError),
+    #[error("detector: {0}")]
+    Detect(#[from] crate::detect::DetectError),
 }
 
 /// Checks that every pipeline template parses and that the cameras' templates
@@ -57,6 +60,27 @@ pub fn check_pipelines(site: &SiteConfig) -> Vec<String> {
         .into_iter()
         .map(|e| e.to_string())
         .collect()
+}
+
+/// Loads the site's model on ONNX Runtime and checks its contract and execution provider,
+/// without starting a worker (used by `sitcenter validate`).
+pub fn check_detector(site: &SiteConfig) -> Vec<String> {
+    let Some(detect) = &site.detect else {
+        return Vec::new();
+    };
+    let config = crate::detect::DetectorConfig {
+        provider: detect.provider,
+        intra_threads: 1,
+        ..crate::detect::DetectorConfig::new(&detect.manifest.manifest_path)
+    };
+    match config.validate() {
+        Ok(_) => Vec::new(),
+        Err(error) => vec![format!(
+            "{}: [detect] model `{}`: {error}",
+            site.dir.join("site.toml").display(),
+            detect.model_name
+        )],
+    }
 }
 
 /// Checks what the site connects to (`sitcenter validate`): today the registry's
@@ -100,7 +124,13 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
         }
         None => None,
     };
-    let node = Arc::new(Node::start(&site, metrics, true).await?);
+    let sinks = registry
+        .as_ref()
+        .filter(|_| site.detect.is_some())
+        .map(|r| r.event_sink())
+        .into_iter()
+        .collect();
+    let node = Arc::new(Node::start_with(&site, metrics, true, sinks).await?);
     let addr = listener.local_addr().map_err(AppError::Serve)?;
     tracing::info!(
         site = %site.name,
@@ -124,6 +154,7 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
         if let Some(registry) = &registry {
             router = router.merge(registry.router.clone());
         }
+        router = router.merge(crate::api::events::router(node.clone()));
         tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(http_stop.cancelled_owned())

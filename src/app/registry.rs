@@ -17,6 +17,8 @@ use crate::registry::{Registry, SystemClock};
 
 pub(super) struct RegistryStage {
     pub router: axum::Router,
+    registry: Registry,
+    intake: Intake,
     pub escalator: JoinHandle<()>,
     /// The city's layers, reloaded by the config watcher.
     pub city: Arc<CityHandle>,
@@ -42,14 +44,66 @@ pub(super) async fn start(
     metrics.register_with(|r| registry.register_metrics(r));
     let router = registry_api::router(RegistryApiState {
         registry: registry.clone(),
-        intake,
+        intake: intake.clone(),
         open311: Arc::new(settings.open311.clone()),
     });
-    let escalator = tokio::spawn(registry.run_escalator(settings.escalation_period, stop));
+    let escalator = tokio::spawn(
+        registry
+            .clone()
+            .run_escalator(settings.escalation_period, stop),
+    );
     tracing::info!(site = %site.name, "appeal registry connected; Open311 at /open311/v2, appeals API at /api/v1");
     Ok(RegistryStage {
         router,
+        registry,
+        intake,
         escalator,
         city,
     })
+}
+
+impl RegistryStage {
+    /// The registry as an event sink: each detection event becomes an [`Observation`]
+    /// (camera place, category, evidence by reference) submitted to the registry, which opens
+    /// an appeal or joins an open one. Submissions are idempotent per event id.
+    ///
+    /// [`Observation`]: crate::domain::Observation
+    pub fn event_sink(&self) -> super::EventSink {
+        let (tx, rx) = tokio::sync::mpsc::channel(super::node::SINK_CAPACITY);
+        super::EventSink {
+            name: "registry",
+            events: tx,
+            task: tokio::spawn(submit_events(
+                self.registry.clone(),
+                self.intake.clone(),
+                rx,
+            )),
+        }
+    }
+}
+
+/// Submits every event until the channel closes (shutdown drains it first).
+pub(crate) async fn submit_events(
+    registry: Registry,
+    intake: Intake,
+    mut events: tokio::sync::mpsc::Receiver<Arc<crate::domain::DetectionEvent>>,
+) {
+    while let Some(event) = events.recv().await {
+        let observation = crate::events::to_observation(&event);
+        let plan = match intake.plan(&observation) {
+            Ok(plan) => plan,
+            Err(error) => {
+                tracing::error!(event = %event.id, category = %event.category, %error, "detection event not registered: no rule for it");
+                continue;
+            }
+        };
+        match registry.submit(&observation, &plan).await {
+            Ok(submission) => {
+                tracing::info!(event = %event.id, number = %submission.number, outcome = ?submission.outcome, "detection event registered")
+            }
+            Err(error) => {
+                tracing::error!(event = %event.id, %error, "detection event not registered")
+            }
+        }
+    }
 }

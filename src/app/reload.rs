@@ -2,7 +2,10 @@
 //! change on disk, on SIGHUP, or on `POST /api/reload`. A broken file is
 //! reported with every error and the running cameras stay as they are. The
 //! city's GeoJSON layers (when the registry runs) are reloaded the same way;
-//! layers that do not load leave the previous ones in place.
+//! layers that do not load leave the previous ones in place. The detection model
+//! is reloaded when its manifest or ONNX file changes (or on a forced reload);
+//! a model that does not load leaves the running detector in place and its error
+//! in `/api/detect`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -72,6 +75,7 @@ pub(super) async fn watch(
                 reload_layers(city).await;
             }
         }
+        node.reload_detector(forced).await;
         let now = stamps(&site);
         if !forced && now == seen {
             continue;
@@ -83,7 +87,7 @@ pub(super) async fn watch(
         };
         match loaded {
             Ok(Ok(cameras)) => {
-                let report = node.ingest.apply(cameras).await;
+                let report = node.apply_cameras(cameras).await;
                 for id in report.removed.iter().chain(&report.restarted) {
                     node.previews.remove(id);
                 }

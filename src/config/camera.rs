@@ -249,10 +249,44 @@ impl CameraCheck<'_, '_> {
                 );
             }
             self.check_polygon(&zone.polygon, &format!("{field}.polygon"));
+            let kind = zone.kind.get_ref().as_str();
+            let mut max_dwell = Zone::DEFAULT_MAX_DWELL;
+            if let Some(dwell) = &zone.max_dwell_s {
+                let v = *dwell.get_ref();
+                if kind != "no_parking" {
+                    self.err(
+                        dwell.span(),
+                        &format!("{field}.max_dwell_s"),
+                        format!("applies to `no_parking` zones only, this zone is `{kind}`"),
+                    );
+                } else if v.is_finite() && v > 0.0 && v <= 86_400.0 {
+                    max_dwell = Duration::from_secs_f64(v);
+                } else {
+                    self.err(
+                        dwell.span(),
+                        &format!("{field}.max_dwell_s"),
+                        format!("must be in (0, 86400] seconds, got {v}"),
+                    );
+                }
+            }
+            let mut night_only = true;
+            if let Some(night) = &zone.night_only {
+                if kind == "restricted" {
+                    night_only = *night.get_ref();
+                } else {
+                    self.err(
+                        night.span(),
+                        &format!("{field}.night_only"),
+                        format!("applies to `restricted` zones only, this zone is `{kind}`"),
+                    );
+                }
+            }
             zones.push(Zone {
                 name: zone.name.get_ref().clone(),
                 kind: zone.kind.get_ref().clone(),
                 polygon: zone.polygon.get_ref().clone(),
+                max_dwell,
+                night_only,
             });
         }
         let mut masks = Vec::new();

@@ -7,6 +7,7 @@
 //! Credentials are resolved here and never printed (their `Debug` is redacted).
 
 mod camera;
+mod detect;
 mod error;
 mod raw;
 mod validate;
@@ -48,7 +49,59 @@ pub struct SiteConfig {
     pub http: HttpSettings,
     /// The appeal registry and its APIs; `None` runs ingest and the camera API only.
     pub registry: Option<RegistrySettings>,
+    /// Detection, tracking and event outputs; `None` runs no detector.
+    pub detect: Option<DetectSettings>,
     pub cameras: Vec<CameraConfig>,
+}
+
+/// `[detect]` of `site.toml`. See docs/configuration.md.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectSettings {
+    /// The model every detector uses (one model per node for now).
+    pub model_name: String,
+    /// Its manifest, read and validated at load (the ONNX file is checked when it starts).
+    pub manifest: crate::detect::ModelManifest,
+    /// Detector name (`manholes`, `dumps`, `offences`) → model classes.
+    pub detectors: std::collections::BTreeMap<String, DetectorRoute>,
+    pub provider: crate::detect::ExecutionProvider,
+    pub max_batch: usize,
+    pub max_wait: Duration,
+    /// Detector threads (each owns a session).
+    pub workers: usize,
+    /// ONNX Runtime compute threads per worker.
+    pub intra_threads: usize,
+    /// Frames waiting for detection (drop-oldest, counted per camera).
+    pub queue_capacity: usize,
+    pub tracking: crate::events::TrackerSettings,
+    pub night: crate::events::NightHours,
+    pub evidence_dir: PathBuf,
+    pub parking_category: crate::domain::Category,
+    pub restricted_category: crate::domain::Category,
+    /// Events kept for `/api/events`.
+    pub recent_events: usize,
+    pub mqtt: Option<MqttSettings>,
+}
+
+/// Which classes of the model serve one detector name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorRoute {
+    pub model: String,
+    /// Hazard classes, confirmed over time (`manholes`, `dumps`).
+    pub classes: Vec<String>,
+    /// `offences`: classes checked against `no_parking` zones.
+    pub vehicle_classes: Vec<String>,
+    /// `offences`: classes checked against `restricted` zones.
+    pub person_classes: Vec<String>,
+}
+
+/// `[detect.mqtt]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttSettings {
+    pub host: String,
+    pub port: u16,
+    /// Events go to `<topic_prefix>/<site>/events/<camera>`.
+    pub topic_prefix: String,
+    pub client_id: Option<String>,
 }
 
 /// `[registry]` of `site.toml`. See docs/configuration.md.
@@ -205,6 +258,14 @@ pub struct Zone {
     pub kind: String,
     /// Image polygon in normalised coordinates (0..1, origin top-left).
     pub polygon: Vec<[f64; 2]>,
+    /// `no_parking`: how long a vehicle may stay (`max_dwell_s`, default 300 s).
+    pub max_dwell: Duration,
+    /// `restricted`: a person inside is an offence only during the night hours (default true).
+    pub night_only: bool,
+}
+
+impl Zone {
+    pub const DEFAULT_MAX_DWELL: Duration = Duration::from_secs(300);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

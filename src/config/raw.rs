@@ -15,6 +15,89 @@ pub(crate) struct RawSiteFile {
     pub http: RawHttp,
     #[serde(default)]
     pub registry: Option<RawRegistry>,
+    #[serde(default)]
+    pub detect: Option<RawDetect>,
+}
+
+/// `[detect]`: models, which model classes serve each detector, inference and tracking
+/// settings, evidence and event outputs. Absent = no detection (frames feed the previews only).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDetect {
+    /// Model name → manifest path (relative to the site folder, else to the repo's `models/`).
+    pub models: Spanned<std::collections::BTreeMap<String, Spanned<String>>>,
+    /// Detector name (as cameras list them) → model and classes.
+    pub detectors: Spanned<std::collections::BTreeMap<String, Spanned<RawDetectorRoute>>>,
+    #[serde(default)]
+    pub provider: Option<Spanned<String>>,
+    #[serde(default)]
+    pub max_batch: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub max_wait_ms: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub workers: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub intra_threads: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub queue_capacity: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub confirm_s: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub confirm_min_samples: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub max_gap_s: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub forget_s: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub realert: Option<bool>,
+    #[serde(default)]
+    pub iou_match: Option<Spanned<f32>>,
+    #[serde(default)]
+    pub night_start_hour: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub night_end_hour: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub utc_offset_minutes: Option<Spanned<i32>>,
+    #[serde(default)]
+    pub evidence_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    pub parking_category: Option<Spanned<String>>,
+    #[serde(default)]
+    pub restricted_category: Option<Spanned<String>>,
+    #[serde(default)]
+    pub recent_events: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub mqtt: Option<RawMqtt>,
+}
+
+/// `[detect.detectors.<name>]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDetectorRoute {
+    pub model: Spanned<String>,
+    /// Hazard classes (`manholes`, `dumps`).
+    #[serde(default)]
+    pub classes: Vec<Spanned<String>>,
+    /// `offences`: classes checked against `no_parking` zones.
+    #[serde(default)]
+    pub vehicle_classes: Vec<Spanned<String>>,
+    /// `offences`: classes checked against `restricted` zones.
+    #[serde(default)]
+    pub person_classes: Vec<Spanned<String>>,
+}
+
+/// `[detect.mqtt]`: publish events to an MQTT broker.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMqtt {
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub topic_prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    pub client_id: Option<String>,
 }
 
 /// `[registry]`: the appeal registry (PostgreSQL) and its APIs. Absent = none.
@@ -206,6 +289,12 @@ pub(crate) struct RawZone {
     pub name: Spanned<String>,
     pub kind: Spanned<String>,
     pub polygon: Spanned<Vec<[f64; 2]>>,
+    /// `no_parking` only: how long a vehicle may stay before it is an offence (default 300).
+    #[serde(default)]
+    pub max_dwell_s: Option<Spanned<f64>>,
+    /// `restricted` only: whether a person inside is an offence only at night (default true).
+    #[serde(default)]
+    pub night_only: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -178,3 +178,127 @@ fn a_changed_camera_differs_only_when_its_settings_do() {
     let changed = load_site(dir.path()).expect("valid").cameras.remove(0);
     assert!(!a.same_settings(&changed));
 }
+
+/// A temporary site: `site_extra` appended to a minimal site.toml, `cameras` as cameras.toml.
+fn temp_site(
+    site_extra: &str,
+    cameras: &str,
+) -> (tempfile::TempDir, Result<SiteConfig, ConfigErrors>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny/model.toml");
+    let site = format!(
+        "[site]\nname = \"t\"\nbounds = {{ south = 51.0, west = 71.0, north = 52.0, east = 72.0 }}\n\
+         {}",
+        site_extra.replace("TINY", &tiny.display().to_string())
+    );
+    std::fs::write(dir.path().join("site.toml"), site).expect("write");
+    std::fs::write(dir.path().join("cameras.toml"), cameras).expect("write");
+    let loaded = load_site(dir.path());
+    (dir, loaded)
+}
+
+const DETECT_CAMERA: &str = "[[camera]]\nid = \"c1\"\nname = \"c\"\nurl = \"rtsp://127.0.0.1/x\"\n\
+                          lat = 51.5\nlon = 71.5\naddress = \"a\"\ndetectors = [\"manholes\", \"offences\"]\n";
+
+const DETECT_OK: &str = "[ingest]\nanalysis_width = 64\nanalysis_height = 64\n\
+     [detect]\nmodels = { tiny = \"TINY\" }\n\
+     [detect.detectors.manholes]\nmodel = \"tiny\"\nclasses = [\"red_square\"]\n\
+     [detect.detectors.offences]\nmodel = \"tiny\"\nvehicle_classes = [\"blue_square\"]\n";
+
+#[test]
+fn a_detect_section_routes_detectors_to_model_classes() {
+    let (_dir, loaded) = temp_site(DETECT_OK, DETECT_CAMERA);
+    let site = loaded.expect("valid");
+    let detect = site.detect.expect("[detect]");
+    assert_eq!(detect.model_name, "tiny");
+    assert_eq!(detect.manifest.input_width, 64);
+    assert_eq!(detect.detectors["manholes"].classes, ["red_square"]);
+    assert_eq!(
+        detect.detectors["offences"].vehicle_classes,
+        ["blue_square"]
+    );
+    assert_eq!(detect.provider, crate::detect::ExecutionProvider::Cpu);
+    assert_eq!(detect.tracking.min_hits, 3);
+    assert!(detect.evidence_dir.ends_with("evidence"));
+}
+
+#[test]
+fn an_analysis_size_other_than_the_model_input_is_refused_at_its_line() {
+    let text = DETECT_OK.replace(
+        "analysis_width = 64\nanalysis_height = 64",
+        "analysis_width = 640\nanalysis_height = 640",
+    );
+    let (_dir, loaded) = temp_site(&text, DETECT_CAMERA);
+    let errors = loaded.expect_err("size mismatch");
+    assert_eq!(located(&errors), [(5, None, Some("ingest.analysis_width"))]);
+    let message = errors.to_string();
+    assert!(
+        message.contains("640×640") && message.contains("64×64") && message.contains("model.toml"),
+        "{message}"
+    );
+}
+
+#[test]
+fn detect_mistakes_are_all_reported_with_their_lines() {
+    let text = "[ingest]\nanalysis_width = 64\nanalysis_height = 64\n\
+         [detect]\nmodels = { tiny = \"TINY\", gone = \"nowhere/model.toml\" }\nprovider = \"gpu\"\n\
+         [detect.detectors.manholes]\nmodel = \"tiny\"\nclasses = [\"manhole_open\"]\n\
+         [detect.detectors.graffiti]\nmodel = \"tiny\"\nclasses = [\"red_square\"]\n\
+         [detect.mqtt]\ntopic_prefix = \"a/#\"\n";
+    let (_dir, loaded) = temp_site(text, DETECT_CAMERA);
+    let errors = loaded.expect_err("broken");
+    let fields: Vec<_> = located(&errors)
+        .into_iter()
+        .map(|(line, _, field)| (line, field.unwrap_or_default().to_owned()))
+        .collect();
+    for expected in [
+        (8, "detect.models.gone".to_owned()),
+        (9, "detect.provider".to_owned()),
+        (12, "detect.detectors.manholes".to_owned()),
+        (13, "detect.detectors.graffiti".to_owned()),
+        (17, "detect.mqtt.topic_prefix".to_owned()),
+    ] {
+        assert!(
+            fields.contains(&expected),
+            "{expected:?} not in {fields:?}\n{errors}"
+        );
+    }
+    let message = errors.to_string();
+    assert!(message.contains("has no class `manhole_open`"), "{message}");
+}
+
+#[test]
+fn a_camera_detector_without_a_route_is_refused_at_the_camera() {
+    let text = DETECT_OK.replace(
+        "[detect.detectors.offences]\nmodel = \"tiny\"\nvehicle_classes = [\"blue_square\"]\n",
+        "",
+    );
+    let (_dir, loaded) = temp_site(&text, DETECT_CAMERA);
+    let errors = loaded.expect_err("offences not routed");
+    assert_eq!(located(&errors), [(1, Some("c1"), Some("detectors"))]);
+    assert!(errors.to_string().contains("offences"), "{errors}");
+}
+
+#[test]
+fn zone_rule_parameters_are_checked_against_the_zone_kind() {
+    let cameras = format!(
+        "{DETECT_CAMERA}[[camera.zone]]\nname = \"stop\"\nkind = \"no_parking\"\n\
+         polygon = [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]\nmax_dwell_s = 120\n\
+         [[camera.zone]]\nname = \"depot\"\nkind = \"restricted\"\n\
+         polygon = [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]\nnight_only = false\n"
+    );
+    let (_dir, loaded) = temp_site(DETECT_OK, &cameras);
+    let site = loaded.expect("valid zones");
+    let zones = &site.cameras[0].zones;
+    assert_eq!(zones[0].max_dwell, std::time::Duration::from_secs(120));
+    assert!(!zones[1].night_only);
+
+    let broken = cameras.replace("night_only = false", "max_dwell_s = 30");
+    let (_dir, loaded) = temp_site(DETECT_OK, &broken);
+    let errors = loaded.expect_err("dwell on a restricted zone");
+    assert_eq!(
+        located(&errors),
+        [(18, Some("c1"), Some("zone[1].max_dwell_s"))],
+        "{errors}"
+    );
+}

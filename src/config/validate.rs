@@ -84,6 +84,10 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
         .registry
         .as_ref()
         .map(|r| registry_settings(r, dir, &mut collector));
+    let detect = raw
+        .detect
+        .as_ref()
+        .and_then(|d| super::detect::detect_settings(d, dir, &ingest, &raw.ingest, &mut collector));
     let cameras_file = dir.join(
         raw.site
             .cameras_file
@@ -116,6 +120,13 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
             Vec::new()
         }
     };
+    if let Some(detect) = &detect {
+        errors.extend(super::detect::check_camera_detectors(
+            &cameras,
+            detect,
+            &cameras_file,
+        ));
+    }
     match http {
         Some(http) if errors.is_empty() => Ok(SiteConfig {
             name,
@@ -127,6 +138,7 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
             ingest,
             http,
             registry: registry.flatten(),
+            detect,
             cameras,
         }),
         _ => Err(ConfigErrors(errors)),
@@ -138,12 +150,19 @@ pub(super) fn reload_cameras(site: &SiteConfig) -> Result<Vec<CameraConfig>, Con
         Some(path) => load_secrets(path)?,
         None => RawSecretsFile::default(),
     };
-    load_cameras(
+    let cameras = load_cameras(
         &site.cameras_file,
         Some(&site.bounds),
         &secrets,
         &site.ingest,
-    )
+    )?;
+    if let Some(detect) = &site.detect {
+        let errors = super::detect::check_camera_detectors(&cameras, detect, &site.cameras_file);
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+    }
+    Ok(cameras)
 }
 
 fn read(path: &Path) -> Result<String, ConfigErrors> {

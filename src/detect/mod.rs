@@ -36,10 +36,10 @@ mod tests;
 
 pub use batcher::{Batch, Batcher};
 pub use error::DetectError;
-pub use model::{ClassSpec, Model, ModelManifest, OutputLayout, Runtime};
+pub use model::{ClassSpec, ExecutionProvider, Model, ModelManifest, OutputLayout, Runtime};
 pub use postprocess::{Candidate, Decoder, OutputSizeError, nms, nms_repeated_max};
 pub use preprocess::{PreprocessError, Preprocessor};
 pub use worker::{
-    BatchOutcome, Detector, DetectorConfig, DetectorHandle, InferenceError, StopReason,
-    WorkerReport,
+    AnalysedFrame, BatchOutcome, Detector, DetectorConfig, DetectorHandle, InferenceError,
+    StopReason, WorkerReport,
 };

@@ -238,6 +238,73 @@ impl Runtime {
     }
 }
 
+/// Where a session runs. CUDA and TensorRT need an ONNX Runtime library built with them (the
+/// PyPI `onnxruntime` wheel is CPU-only; `onnxruntime-gpu` has both): when the loaded library
+/// lacks the provider, loading fails with an error naming it; there is no silent CPU fallback.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExecutionProvider {
+    #[default]
+    Cpu,
+    Cuda,
+    TensorRt,
+}
+
+impl ExecutionProvider {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ExecutionProvider::Cpu => "cpu",
+            ExecutionProvider::Cuda => "cuda",
+            ExecutionProvider::TensorRt => "tensorrt",
+        }
+    }
+}
+
+impl std::str::FromStr for ExecutionProvider {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda),
+            "tensorrt" => Ok(Self::TensorRt),
+            other => Err(format!(
+                "unknown execution provider `{other}` (expected `cpu`, `cuda` or `tensorrt`)"
+            )),
+        }
+    }
+}
+
+/// Registers `provider` on `builder`, failing when the runtime library does not have it.
+fn with_provider(
+    builder: ort::session::builder::SessionBuilder,
+    provider: ExecutionProvider,
+) -> Result<ort::session::builder::SessionBuilder, String> {
+    use ort::ep::ExecutionProvider as _;
+    let (available, dispatch) = match provider {
+        ExecutionProvider::Cpu => return Ok(builder),
+        ExecutionProvider::Cuda => (
+            ort::ep::CUDA::is_available(),
+            ort::ep::CUDA::default().build().error_on_failure(),
+        ),
+        ExecutionProvider::TensorRt => (
+            ort::ep::TensorRT::is_available(),
+            ort::ep::TensorRT::default().build().error_on_failure(),
+        ),
+    };
+    match available {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(format!(
+                "execution provider `{}` is not in this ONNX Runtime library (use a GPU build such as onnxruntime-gpu, or provider = \"cpu\")",
+                provider.as_str()
+            ));
+        }
+        Err(e) => return Err(format!("execution provider `{}`: {e}", provider.as_str())),
+    }
+    builder
+        .with_execution_providers([dispatch])
+        .map_err(|e| format!("execution provider `{}`: {e}", provider.as_str()))
+}
+
 /// A loaded model: its manifest and a session that passed the contract check.
 pub struct Model {
     pub manifest: ModelManifest,
@@ -261,6 +328,16 @@ impl Model {
         manifest: ModelManifest,
         intra_threads: usize,
     ) -> Result<Self, DetectError> {
+        Self::load_on(runtime, manifest, intra_threads, ExecutionProvider::Cpu)
+    }
+
+    /// [`Model::load`] on an execution provider.
+    pub fn load_on(
+        runtime: &Runtime,
+        manifest: ModelManifest,
+        intra_threads: usize,
+        provider: ExecutionProvider,
+    ) -> Result<Self, DetectError> {
         let file = manifest.model_path.clone();
         let load_error = |message: String| DetectError::ModelLoad {
             file: file.clone(),
@@ -269,10 +346,12 @@ impl Model {
         if !file.is_file() {
             return Err(load_error("no such file".into()));
         }
-        let session = Session::builder(&runtime.env)
+        let builder = Session::builder(&runtime.env)
             .map_err(|e| load_error(e.to_string()))?
             .with_intra_threads(intra_threads.max(1))
-            .map_err(|e| load_error(e.to_string()))?
+            .map_err(|e| load_error(e.to_string()))?;
+        let session = with_provider(builder, provider)
+            .map_err(load_error)?
             .commit_from_file(&file)
             .map_err(|e| load_error(e.to_string()))?;
         let shapes = |outlets: &[ort::value::Outlet]| -> Vec<(String, Option<Vec<i64>>)> {

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::DetectError;
 use super::batcher::{Batch, Batcher};
-use super::model::{Model, ModelManifest, Runtime};
+use super::model::{ExecutionProvider, Model, ModelManifest, Runtime};
 use super::postprocess::Decoder;
 use super::preprocess::Preprocessor;
 use crate::domain::{Detection, Frame, ModelRef};
@@ -29,6 +30,10 @@ pub struct DetectorConfig {
     pub max_wait: Duration,
     /// ONNX Runtime compute threads for this worker's session.
     pub intra_threads: usize,
+    /// Where the session runs.
+    pub provider: ExecutionProvider,
+    /// Batch size, inference time, frames and detections; `None` records nothing.
+    pub metrics: Option<crate::obs::DetectMetrics>,
 }
 
 impl DetectorConfig {
@@ -39,6 +44,8 @@ impl DetectorConfig {
             max_batch: 8,
             max_wait: Duration::from_millis(20),
             intra_threads: 1,
+            provider: ExecutionProvider::Cpu,
+            metrics: None,
         }
     }
 
@@ -48,7 +55,7 @@ impl DetectorConfig {
     pub fn validate(&self) -> Result<ModelManifest, DetectError> {
         let runtime = Runtime::load(self.runtime_library.as_deref())?;
         let manifest = ModelManifest::load(&self.manifest)?;
-        let detector = Detector::load(&runtime, manifest, 1, 1)?;
+        let detector = Detector::load_on(&runtime, manifest, 1, 1, self.provider)?;
         Ok(detector.model.manifest)
     }
 }
@@ -57,6 +64,8 @@ impl DetectorConfig {
 #[derive(Debug, Default)]
 pub struct BatchOutcome {
     pub detections: Vec<Detection>,
+    /// The frames that were analysed, in batch order (detections refer to them by camera + seq).
+    pub analysed: Vec<Frame>,
     /// Frames that could not be analysed (wrong size, unreadable buffer), with the reason.
     pub rejected: Vec<(Frame, String)>,
 }
@@ -87,7 +96,24 @@ impl Detector {
         max_batch: usize,
         intra_threads: usize,
     ) -> Result<Self, DetectError> {
-        let model = Model::load(runtime, manifest, intra_threads)?;
+        Self::load_on(
+            runtime,
+            manifest,
+            max_batch,
+            intra_threads,
+            ExecutionProvider::Cpu,
+        )
+    }
+
+    /// [`Detector::load`] on an execution provider.
+    pub fn load_on(
+        runtime: &Runtime,
+        manifest: ModelManifest,
+        max_batch: usize,
+        intra_threads: usize,
+        provider: ExecutionProvider,
+    ) -> Result<Self, DetectError> {
+        let model = Model::load_on(runtime, manifest, intra_threads, provider)?;
         let m = &model.manifest;
         Ok(Self {
             model_ref: Arc::new(ModelRef {
@@ -199,6 +225,7 @@ impl Detector {
                 });
             }
         }
+        outcome.analysed = accepted;
         Ok(outcome)
     }
 }
@@ -220,6 +247,16 @@ pub enum StopReason {
     QueueClosed,
     /// The detection receiver was dropped.
     ReceiverGone,
+    /// [`DetectorHandle::stop`] was called (a reload replaced this worker).
+    Stopped,
+}
+
+/// One analysed frame and what was found in it (possibly nothing: a sample with no
+/// detection still tells the tracker that time passed and the object was not seen).
+#[derive(Debug)]
+pub struct AnalysedFrame {
+    pub frame: Frame,
+    pub detections: Vec<Detection>,
 }
 
 /// The one way in: a detector worker thread between the FrameQueue and a bounded
@@ -228,6 +265,7 @@ pub enum StopReason {
 pub struct DetectorHandle {
     thread: JoinHandle<(WorkerReport, StopReason)>,
     model: Arc<ModelRef>,
+    stop: Arc<AtomicBool>,
 }
 
 impl DetectorHandle {
@@ -239,9 +277,76 @@ impl DetectorHandle {
         queue: Arc<FrameQueue>,
         detections: mpsc::Sender<Detection>,
     ) -> Result<Self, DetectError> {
+        let closed = detections.clone();
+        Self::spawn_with(
+            config,
+            queue,
+            move |outcome: BatchOutcome| {
+                for detection in outcome.detections {
+                    if detections.blocking_send(detection).is_err() {
+                        return false;
+                    }
+                }
+                true
+            },
+            move || closed.is_closed(),
+        )
+    }
+
+    /// Like [`DetectorHandle::spawn`], but sends every analysed frame with its detections (the
+    /// tracker needs the samples without detections and the pixels for evidence). Blocking
+    /// send, same policy.
+    pub fn spawn_analysed(
+        config: &DetectorConfig,
+        queue: Arc<FrameQueue>,
+        out: mpsc::Sender<AnalysedFrame>,
+    ) -> Result<Self, DetectError> {
+        let closed = out.clone();
+        Self::spawn_with(
+            config,
+            queue,
+            move |outcome: BatchOutcome| {
+                let BatchOutcome {
+                    mut detections,
+                    analysed,
+                    ..
+                } = outcome;
+                for frame in analysed {
+                    let (mine, rest): (Vec<_>, Vec<_>) = detections
+                        .into_iter()
+                        .partition(|d| d.camera == frame.camera && d.seq == frame.seq);
+                    detections = rest;
+                    if out
+                        .blocking_send(AnalysedFrame {
+                            frame,
+                            detections: mine,
+                        })
+                        .is_err()
+                    {
+                        return false;
+                    }
+                }
+                true
+            },
+            move || closed.is_closed(),
+        )
+    }
+
+    fn spawn_with(
+        config: &DetectorConfig,
+        queue: Arc<FrameQueue>,
+        emit: impl FnMut(BatchOutcome) -> bool + Send + 'static,
+        receiver_gone: impl Fn() -> bool + Send + 'static,
+    ) -> Result<Self, DetectError> {
         let runtime = Runtime::load(config.runtime_library.as_deref())?;
         let manifest = ModelManifest::load(&config.manifest)?;
-        let detector = Detector::load(&runtime, manifest, config.max_batch, config.intra_threads)?;
+        let detector = Detector::load_on(
+            &runtime,
+            manifest,
+            config.max_batch,
+            config.intra_threads,
+            config.provider,
+        )?;
         let model = detector.model_ref.clone();
         let batcher = Batcher::new(
             queue,
@@ -249,14 +354,36 @@ impl DetectorHandle {
             config.max_wait,
             Duration::from_millis(500),
         );
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker_stop = stop.clone();
+        let metrics = config.metrics.clone();
         let thread = std::thread::Builder::new()
             .name(format!("detect-{}", model.name))
-            .spawn(move || run_worker(detector, batcher, detections))
+            .spawn(move || {
+                run_worker(
+                    detector,
+                    batcher,
+                    emit,
+                    receiver_gone,
+                    &worker_stop,
+                    metrics.as_ref(),
+                )
+            })
             .map_err(|source| DetectError::Spawn {
                 model: model.name.clone(),
                 source,
             })?;
-        Ok(Self { thread, model })
+        Ok(Self {
+            thread,
+            model,
+            stop,
+        })
+    }
+
+    /// Asks the worker to end after its current batch (frames still queued stay for the
+    /// other workers). Join it afterwards.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 
     pub fn model(&self) -> &ModelRef {
@@ -272,18 +399,27 @@ impl DetectorHandle {
 fn run_worker(
     mut detector: Detector,
     batcher: Batcher,
-    detections: mpsc::Sender<Detection>,
+    mut emit: impl FnMut(BatchOutcome) -> bool,
+    receiver_gone: impl Fn() -> bool,
+    stop: &AtomicBool,
+    metrics: Option<&crate::obs::DetectMetrics>,
 ) -> (WorkerReport, StopReason) {
+    let model_label = crate::obs::ModelLabel {
+        model: detector.model_ref.name.clone(),
+    };
     let mut report = WorkerReport::default();
     // Unintentional drops are logged at error level, at most once per interval, with the
     // number suppressed since the last line (the counts are in the report either way).
     let mut reject_log = RateLimit::new(Duration::from_secs(10));
     let mut failure_log = RateLimit::new(Duration::from_secs(10));
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return (report, StopReason::Stopped);
+        }
         let frames = match batcher.next_batch() {
             Batch::Closed => return (report, StopReason::QueueClosed),
             Batch::Idle => {
-                if detections.is_closed() {
+                if receiver_gone() {
                     return (report, StopReason::ReceiverGone);
                 }
                 continue;
@@ -292,7 +428,26 @@ fn run_worker(
         };
         report.batches += 1;
         report.frames += frames.len() as u64;
-        match detector.run(frames) {
+        let batch_size = frames.len();
+        let started = std::time::Instant::now();
+        let result = detector.run(frames);
+        if let Some(m) = metrics {
+            m.inference_seconds.observe(started.elapsed().as_secs_f64());
+            m.batch_size.observe(batch_size as f64);
+            if let Ok(outcome) = &result {
+                m.frames_analysed
+                    .get_or_create(&model_label)
+                    .inc_by(outcome.analysed.len() as u64);
+                for d in &outcome.detections {
+                    m.detections
+                        .get_or_create(&crate::obs::ClassLabel {
+                            class: d.class.to_string(),
+                        })
+                        .inc();
+                }
+            }
+        }
+        match result {
             Ok(outcome) => {
                 for (frame, reason) in &outcome.rejected {
                     report.frames_rejected += 1;
@@ -300,12 +455,11 @@ fn run_worker(
                         tracing::error!(camera = frame.camera.as_str(), seq = frame.seq, error = %reason, suppressed, "frame not analysed");
                     }
                 }
-                for detection in outcome.detections {
-                    if detections.blocking_send(detection).is_err() {
-                        return (report, StopReason::ReceiverGone);
-                    }
-                    report.detections += 1;
+                let found = outcome.detections.len() as u64;
+                if !emit(outcome) {
+                    return (report, StopReason::ReceiverGone);
                 }
+                report.detections += found;
             }
             Err(error) => {
                 report.batches_failed += 1;

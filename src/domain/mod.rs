@@ -4,14 +4,17 @@
 //! - [`Position`]: a WGS84 point.
 //! - [`Frame`]: one sampled, decoded, scaled frame leaving ingest.
 //! - [`Detection`]: one object a detector found in a frame, box in source pixels.
+//! - [`DetectionEvent`]: a confirmed hazard or a broken zone rule, with its evidence.
 
 mod detection;
+mod event;
 mod frame;
 mod ids;
 mod incident;
 mod position;
 
 pub use detection::{BBox, Detection, ModelRef};
+pub use event::{DetectionEvent, EventKind, Evidence};
 pub use frame::{Frame, Letterbox};
 pub use ids::CameraId;
 pub use incident::{

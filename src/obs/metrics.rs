@@ -20,6 +20,42 @@ struct DropLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabel {
+    pub model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassLabel {
+    pub class: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub kind: &'static str,
+    pub class: String,
+}
+
+/// Detection-path handles, cloned into the detector workers and the event stage (labels are
+/// models, classes and event kinds: a handful of series, never per camera).
+#[derive(Clone)]
+pub struct DetectMetrics {
+    pub frames_analysed: Family<ModelLabel, Counter>,
+    pub batch_size: Histogram,
+    pub inference_seconds: Histogram,
+    pub detections: Family<ClassLabel, Counter>,
+    pub events: Family<EventLabels, Counter>,
+    pub tracks_active: Gauge,
+    pub frame_to_event_seconds: Histogram,
+    pub evidence_failures: Counter,
+}
+
+impl std::fmt::Debug for DetectMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DetectMetrics")
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     state: &'static str,
 }
@@ -37,6 +73,7 @@ pub struct Metrics {
     pub frame_queue_capacity: Gauge,
     pub decode_latency_seconds: Histogram,
     pub frames_consumed: Counter,
+    pub detect: DetectMetrics,
 }
 
 /// The per-camera handles, looked up once when a camera starts (never per frame).
@@ -49,6 +86,9 @@ pub struct CameraMetrics {
 
 /// Drop reason label: the FrameQueue was full and evicted this camera's oldest frame.
 pub const DROP_QUEUE_FULL: &str = "queue_full";
+
+/// Drop reason label: the detector's queue was full and evicted this camera's oldest frame.
+pub const DROP_DETECT_QUEUE_FULL: &str = "detect_queue_full";
 
 impl Metrics {
     pub fn new() -> Self {
@@ -110,6 +150,56 @@ impl Metrics {
             "Frames taken from the FrameQueue by analysis",
             frames_consumed.clone(),
         );
+        let detect = DetectMetrics {
+            frames_analysed: Family::default(),
+            batch_size: Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+            inference_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            detections: Family::default(),
+            events: Family::default(),
+            tracks_active: Gauge::default(),
+            frame_to_event_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+            evidence_failures: Counter::default(),
+        };
+        registry.register(
+            "frames_analysed",
+            "Frames run through a detection model",
+            detect.frames_analysed.clone(),
+        );
+        registry.register(
+            "inference_batch_size",
+            "Frames per inference batch",
+            detect.batch_size.clone(),
+        );
+        registry.register(
+            "inference_seconds",
+            "Time to preprocess, run and decode one batch",
+            detect.inference_seconds.clone(),
+        );
+        registry.register(
+            "detections",
+            "Detections above their class threshold, per class",
+            detect.detections.clone(),
+        );
+        registry.register(
+            "detection_events",
+            "Detection events (confirmed hazards, offences), per kind and class",
+            detect.events.clone(),
+        );
+        registry.register(
+            "tracks_active",
+            "Object tracks held by the event stage",
+            detect.tracks_active.clone(),
+        );
+        registry.register(
+            "frame_to_event_seconds",
+            "From a frame leaving the pipeline to the event it triggered being emitted",
+            detect.frame_to_event_seconds.clone(),
+        );
+        registry.register(
+            "evidence_failures",
+            "Events whose evidence JPEGs could not be encoded or written",
+            detect.evidence_failures.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             frames_received,
@@ -121,6 +211,7 @@ impl Metrics {
             frame_queue_capacity,
             decode_latency_seconds,
             frames_consumed,
+            detect,
         }
     }
 
@@ -153,10 +244,12 @@ impl Metrics {
         self.frames_received.remove(&label);
         self.frames_decoded.remove(&label);
         self.reconnects.remove(&label);
-        self.frames_dropped.remove(&DropLabels {
-            camera: id.to_string(),
-            reason: DROP_QUEUE_FULL,
-        });
+        for reason in [DROP_QUEUE_FULL, DROP_DETECT_QUEUE_FULL] {
+            self.frames_dropped.remove(&DropLabels {
+                camera: id.to_string(),
+                reason,
+            });
+        }
     }
 
     pub fn camera_state_changed(

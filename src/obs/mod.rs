@@ -3,4 +3,7 @@
 
 mod metrics;
 
-pub use metrics::{CameraMetrics, DROP_QUEUE_FULL, Metrics};
+pub use metrics::{
+    CameraMetrics, ClassLabel, DROP_DETECT_QUEUE_FULL, DROP_QUEUE_FULL, DetectMetrics, EventLabels,
+    Metrics, ModelLabel,
+};

@@ -2,5 +2,6 @@
 //! an ephemeral port) and real GStreamer pipelines. Named for what they show.
 
 mod cameras;
+mod detection;
 mod overload;
 mod restart;

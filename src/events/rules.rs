@@ -1,0 +1,113 @@
+//! What each camera's detections mean: its hazard classes, vehicle and person classes and zone
+//! rules, built from the camera config and `[detect]`. Shared between the frame consumer (which
+//! cameras go to the detector at all) and the event stage; replaced on config reload.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use super::zones::{ZoneRule, ZoneSpec};
+use crate::config::{CameraConfig, DetectSettings};
+use crate::domain::{CameraId, Category, Position};
+
+/// One camera's analysis plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraRules {
+    pub camera: CameraId,
+    pub position: Position,
+    pub address: String,
+    /// Classes confirmed over time into hazard events.
+    pub hazards: HashSet<String>,
+    pub vehicles: HashSet<String>,
+    pub persons: HashSet<String>,
+    pub zones: Vec<ZoneSpec>,
+    pub parking_category: Category,
+    pub restricted_category: Category,
+}
+
+impl CameraRules {
+    /// `None` for a camera without detectors (its frames are not sent to the detector).
+    pub fn build(camera: &CameraConfig, detect: &DetectSettings) -> Option<Self> {
+        let mut rules = Self {
+            camera: camera.id.clone(),
+            position: camera.location,
+            address: camera.address.clone(),
+            hazards: HashSet::new(),
+            vehicles: HashSet::new(),
+            persons: HashSet::new(),
+            zones: Vec::new(),
+            parking_category: detect.parking_category.clone(),
+            restricted_category: detect.restricted_category.clone(),
+        };
+        for name in &camera.detectors {
+            let Some(route) = detect.detectors.get(name) else {
+                continue;
+            };
+            rules.hazards.extend(route.classes.iter().cloned());
+            rules.vehicles.extend(route.vehicle_classes.iter().cloned());
+            rules.persons.extend(route.person_classes.iter().cloned());
+        }
+        if !rules.vehicles.is_empty() || !rules.persons.is_empty() {
+            rules.zones = camera
+                .zones
+                .iter()
+                .map(|z| ZoneSpec {
+                    name: z.name.clone(),
+                    rule: if z.kind == "no_parking" {
+                        ZoneRule::NoParking {
+                            max_dwell: z.max_dwell,
+                        }
+                    } else {
+                        ZoneRule::Restricted {
+                            night_only: z.night_only,
+                        }
+                    },
+                    polygon: z.polygon.clone(),
+                })
+                .collect();
+        }
+        let any =
+            !(rules.hazards.is_empty() && rules.vehicles.is_empty() && rules.persons.is_empty());
+        any.then_some(rules)
+    }
+
+    /// Whether detections of `class` matter on this camera.
+    pub fn wants(&self, class: &str) -> bool {
+        self.hazards.contains(class)
+            || self.vehicles.contains(class)
+            || self.persons.contains(class)
+    }
+}
+
+/// Every camera's rules, swapped as a whole on reload.
+#[derive(Debug, Default)]
+pub struct RuleBook {
+    cameras: RwLock<Arc<HashMap<CameraId, Arc<CameraRules>>>>,
+}
+
+impl RuleBook {
+    pub fn new(cameras: &[CameraConfig], detect: &DetectSettings) -> Self {
+        let book = Self::default();
+        book.replace(cameras, detect);
+        book
+    }
+
+    /// Replaces the rules (config reload). Tracks of unchanged cameras carry on.
+    pub fn replace(&self, cameras: &[CameraConfig], detect: &DetectSettings) {
+        let map = cameras
+            .iter()
+            .filter_map(|c| CameraRules::build(c, detect).map(|r| (c.id.clone(), Arc::new(r))))
+            .collect();
+        *self.cameras.write() = Arc::new(map);
+    }
+
+    pub fn get(&self, camera: &CameraId) -> Option<Arc<CameraRules>> {
+        self.cameras.read().get(camera).cloned()
+    }
+
+    /// Whether frames of `camera` go to the detector.
+    pub fn analyses(&self, camera: &CameraId) -> bool {
+        self.cameras.read().contains_key(camera)
+    }
+}
