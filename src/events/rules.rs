@@ -22,6 +22,8 @@ pub struct CameraRules {
     pub vehicles: HashSet<String>,
     pub persons: HashSet<String>,
     pub zones: Vec<ZoneSpec>,
+    /// Image regions whose detections are ignored (box centre inside), normalised.
+    pub masks: Vec<Vec<[f64; 2]>>,
     pub parking_category: Category,
     pub restricted_category: Category,
 }
@@ -37,6 +39,7 @@ impl CameraRules {
             vehicles: HashSet::new(),
             persons: HashSet::new(),
             zones: Vec::new(),
+            masks: camera.masks.clone(),
             parking_category: detect.parking_category.clone(),
             restricted_category: detect.restricted_category.clone(),
         };
@@ -77,6 +80,16 @@ impl CameraRules {
         self.hazards.contains(class)
             || self.vehicles.contains(class)
             || self.persons.contains(class)
+    }
+
+    /// Whether a box (source pixels) has its centre in one of the camera's masks.
+    pub fn masked(&self, bbox: &crate::domain::BBox, source: (u32, u32)) -> bool {
+        if self.masks.is_empty() {
+            return false;
+        }
+        let x = f64::from((bbox.x1 + bbox.x2) / 2.0) / f64::from(source.0.max(1));
+        let y = f64::from((bbox.y1 + bbox.y2) / 2.0) / f64::from(source.1.max(1));
+        self.masks.iter().any(|m| super::zones::contains(m, x, y))
     }
 }
 
