@@ -124,3 +124,61 @@ impl RuleBook {
         self.cameras.read().contains_key(camera)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DetectorRoute;
+
+    fn detect() -> DetectSettings {
+        let manifest =
+            crate::detect::ModelManifest::load(std::path::Path::new("models/tiny/model.toml"))
+                .expect("tiny manifest");
+        let mut detectors = std::collections::BTreeMap::new();
+        detectors.insert(
+            "manholes".to_owned(),
+            DetectorRoute {
+                model: "tiny".into(),
+                classes: vec!["red_square".into()],
+                vehicle_classes: vec![],
+                person_classes: vec![],
+            },
+        );
+        DetectSettings {
+            model_name: "tiny".into(),
+            manifest,
+            detectors,
+            provider: crate::detect::ExecutionProvider::Cpu,
+            max_batch: 1,
+            max_wait: std::time::Duration::ZERO,
+            workers: 1,
+            intra_threads: 1,
+            queue_capacity: 1,
+            tracking: crate::events::TrackerSettings::default(),
+            night: crate::events::NightHours::default(),
+            evidence_dir: "unused".into(),
+            parking_category: Category::new("parking_violation").expect("code"),
+            restricted_category: Category::new("restricted_area").expect("code"),
+            recent_events: 1,
+            mqtt: None,
+        }
+    }
+
+    #[test]
+    fn only_cameras_with_detectors_are_analysed_and_reload_replaces_the_set() {
+        let with = crate::test_util::camera("with", "rtsp://127.0.0.1:9/a");
+        let mut without = crate::test_util::camera("without", "rtsp://127.0.0.1:9/b");
+        without.detectors.clear();
+        let book = RuleBook::new(&[with.clone(), without.clone()], &detect());
+        assert!(book.analyses(&with.id));
+        assert!(
+            !book.analyses(&without.id),
+            "no detectors: never sent to the detector"
+        );
+        assert!(!book.analyses(&CameraId::new("unknown")));
+        let rules = book.get(&with.id).expect("rules");
+        assert!(rules.wants("red_square") && !rules.wants("blue_square"));
+        book.replace(&[without.clone()], &detect());
+        assert!(!book.analyses(&with.id), "removed on reload");
+    }
+}
