@@ -82,6 +82,9 @@ impl RegistryStage {
     }
 }
 
+/// Attempts per event before giving up (1 + 2 + 4 + 8 + 16 + 30 s of waiting in between).
+const SUBMIT_ATTEMPTS: u32 = 6;
+
 /// Submits every event until the channel closes (shutdown drains it first).
 pub(crate) async fn submit_events(
     registry: Registry,
@@ -97,12 +100,23 @@ pub(crate) async fn submit_events(
                 continue;
             }
         };
-        match registry.submit(&observation, &plan).await {
-            Ok(submission) => {
-                tracing::info!(event = %event.id, number = %submission.number, outcome = ?submission.outcome, "detection event registered")
-            }
-            Err(error) => {
-                tracing::error!(event = %event.id, %error, "detection event not registered")
+        // Submissions are idempotent per event (source_ref), so a failed one is retried with
+        // backoff (the wait backs pressure up the event path) before it is given up and logged.
+        let mut delay = std::time::Duration::from_secs(1);
+        for attempt in 1..=SUBMIT_ATTEMPTS {
+            match registry.submit(&observation, &plan).await {
+                Ok(submission) => {
+                    tracing::info!(event = %event.id, number = %submission.number, outcome = ?submission.outcome, "detection event registered");
+                    break;
+                }
+                Err(error) if attempt < SUBMIT_ATTEMPTS => {
+                    tracing::warn!(event = %event.id, %error, attempt, retry_in_s = delay.as_secs(), "detection event not registered yet");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(30));
+                }
+                Err(error) => {
+                    tracing::error!(event = %event.id, source_ref = %observation.source_ref, %error, "detection event not registered after retries (its evidence stays on disk and in /api/events)");
+                }
             }
         }
     }

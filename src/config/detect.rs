@@ -385,3 +385,49 @@ pub(super) fn check_camera_detectors(
     }
     errors
 }
+
+/// With a registry, every category the detectors can raise must be one of its incident
+/// categories (else confirmed events could never become appeals).
+pub(super) fn check_categories(
+    detect: &DetectSettings,
+    incidents: &crate::incidents::IncidentsConfig,
+    site_file: &Path,
+) -> Vec<ConfigError> {
+    let mut needed: Vec<(String, String)> = Vec::new();
+    for (name, route) in &detect.detectors {
+        for class in &route.classes {
+            if let Some(spec) = detect.manifest.classes.iter().find(|c| c.name == *class) {
+                needed.push((
+                    format!("detect.detectors.{name}"),
+                    spec.category.as_str().to_owned(),
+                ));
+            }
+        }
+        if !route.vehicle_classes.is_empty() {
+            needed.push((
+                "detect.parking_category".to_owned(),
+                detect.parking_category.as_str().to_owned(),
+            ));
+        }
+        if !route.person_classes.is_empty() {
+            needed.push((
+                "detect.restricted_category".to_owned(),
+                detect.restricted_category.as_str().to_owned(),
+            ));
+        }
+    }
+    needed
+        .into_iter()
+        .filter(|(_, code)| incidents.category(code).is_none())
+        .map(|(field, code)| ConfigError {
+            file: site_file.to_path_buf(),
+            line: 0,
+            column: 0,
+            camera: None,
+            field: Some(field),
+            message: format!(
+                "raises category `{code}`, which the registry's incident rules do not have (add it to the incidents file)"
+            ),
+        })
+        .collect()
+}

@@ -302,3 +302,20 @@ fn zone_rule_parameters_are_checked_against_the_zone_kind() {
         "{errors}"
     );
 }
+
+#[test]
+fn with_a_registry_every_category_the_detectors_raise_must_exist() {
+    // `[detect]` keys go before its sub-tables; the registry uses the built-in categories.
+    let text = DETECT_OK.replace(
+        "[detect.detectors.manholes]",
+        "parking_category = \"double_parking\"\n[detect.detectors.manholes]",
+    ) + "[registry]\ndatabase_url = \"host=127.0.0.1 user=postgres dbname=x\"\n";
+    let (_dir, loaded) = temp_site(&text, DETECT_CAMERA);
+    let errors = loaded.expect_err("unknown category");
+    assert_eq!(
+        located(&errors),
+        [(0, None, Some("detect.parking_category"))],
+        "{errors}"
+    );
+    assert!(errors.to_string().contains("double_parking"), "{errors}");
+}

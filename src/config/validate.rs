@@ -120,6 +120,19 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
             Vec::new()
         }
     };
+    if let (Some(detect), Some(Some(registry))) = (&detect, &registry) {
+        let defaults;
+        let incidents = match &registry.incidents {
+            Some(config) => config.as_ref(),
+            None => {
+                defaults = crate::incidents::IncidentsConfig::default();
+                &defaults
+            }
+        };
+        errors.extend(super::detect::check_categories(
+            detect, incidents, &site_path,
+        ));
+    }
     if let Some(detect) = &detect {
         errors.extend(super::detect::check_camera_detectors(
             &cameras,

@@ -7,12 +7,17 @@
 //! - Consumes: [`Frame`](crate::domain::Frame)s, packed RGB already at the model's input
 //!   size (letterboxed by the pipeline), from the shared [`FrameQueue`](crate::ingest::FrameQueue).
 //! - Produces: [`Detection`]s (box in source pixels, model name and version, the class
-//!   threshold) into a bounded tokio channel.
+//!   threshold) into a bounded tokio channel ([`DetectorHandle::spawn`]), or every analysed
+//!   frame with its detections, possibly none, as an [`AnalysedFrame`]
+//!   ([`DetectorHandle::spawn_analysed`], what the event stage consumes).
 //! - Queue policy: frames are taken up to `max_batch` at once, across cameras, or whatever
 //!   arrived within `max_wait` of the first; detections are sent with a *blocking* send, so
 //!   a slow consumer backs pressure up into the FrameQueue, which drops the oldest frames
 //!   and counts them. Nothing is dropped after detection.
-//! - Threads: each [`DetectorHandle`] is one OS thread owning one ort `Session`.
+//! - Threads: each [`DetectorHandle`] is one OS thread owning one ort `Session`, on the
+//!   configured [`ExecutionProvider`] (CPU, or CUDA/TensorRT when the loaded ONNX Runtime
+//!   library has them: otherwise a load error, never a silent fallback).
+//!   [`DetectorHandle::stop`] ends a worker after its batch (model reload).
 //!
 //! One way in: [`DetectorHandle::spawn`] with a [`DetectorConfig`]. [`Detector`] runs
 //! batches synchronously (tests, QA replay, benches); the pure stages are exported for

@@ -343,3 +343,21 @@ fn validate_checks_runtime_manifest_and_contract_without_starting_a_worker() {
         "{err}"
     );
 }
+
+#[test]
+fn a_gpu_provider_missing_from_the_runtime_library_is_a_load_error_naming_it() {
+    // The CPU-only library of the tests has neither CUDA nor TensorRT; a GPU build would load.
+    for provider in [ExecutionProvider::Cuda, ExecutionProvider::TensorRt] {
+        let manifest = ModelManifest::load(Path::new(TINY)).expect("tiny manifest");
+        match Detector::load_on(&runtime(), manifest, 1, 1, provider) {
+            Err(DetectError::ModelLoad { file, message }) => {
+                assert!(file.ends_with("model.onnx"), "{file:?}");
+                assert!(message.contains(provider.as_str()), "{message}");
+            }
+            Err(other) => panic!("{provider:?}: unexpected {other}"),
+            Ok(_) => eprintln!("{provider:?} is available in this ONNX Runtime library"),
+        }
+    }
+    assert_eq!("tensorrt".parse(), Ok(ExecutionProvider::TensorRt));
+    assert!("gpu".parse::<ExecutionProvider>().is_err());
+}

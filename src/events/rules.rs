@@ -22,6 +22,8 @@ pub struct CameraRules {
     pub vehicles: HashSet<String>,
     pub persons: HashSet<String>,
     pub zones: Vec<ZoneSpec>,
+    /// Image regions whose detections are ignored (box centre inside), normalised.
+    pub masks: Vec<Vec<[f64; 2]>>,
     pub parking_category: Category,
     pub restricted_category: Category,
 }
@@ -37,6 +39,7 @@ impl CameraRules {
             vehicles: HashSet::new(),
             persons: HashSet::new(),
             zones: Vec::new(),
+            masks: camera.masks.clone(),
             parking_category: detect.parking_category.clone(),
             restricted_category: detect.restricted_category.clone(),
         };
@@ -78,6 +81,16 @@ impl CameraRules {
             || self.vehicles.contains(class)
             || self.persons.contains(class)
     }
+
+    /// Whether a box (source pixels) has its centre in one of the camera's masks.
+    pub fn masked(&self, bbox: &crate::domain::BBox, source: (u32, u32)) -> bool {
+        if self.masks.is_empty() {
+            return false;
+        }
+        let x = f64::from((bbox.x1 + bbox.x2) / 2.0) / f64::from(source.0.max(1));
+        let y = f64::from((bbox.y1 + bbox.y2) / 2.0) / f64::from(source.1.max(1));
+        self.masks.iter().any(|m| super::zones::contains(m, x, y))
+    }
 }
 
 /// Every camera's rules, swapped as a whole on reload.
@@ -109,5 +122,63 @@ impl RuleBook {
     /// Whether frames of `camera` go to the detector.
     pub fn analyses(&self, camera: &CameraId) -> bool {
         self.cameras.read().contains_key(camera)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DetectorRoute;
+
+    fn detect() -> DetectSettings {
+        let manifest =
+            crate::detect::ModelManifest::load(std::path::Path::new("models/tiny/model.toml"))
+                .expect("tiny manifest");
+        let mut detectors = std::collections::BTreeMap::new();
+        detectors.insert(
+            "manholes".to_owned(),
+            DetectorRoute {
+                model: "tiny".into(),
+                classes: vec!["red_square".into()],
+                vehicle_classes: vec![],
+                person_classes: vec![],
+            },
+        );
+        DetectSettings {
+            model_name: "tiny".into(),
+            manifest,
+            detectors,
+            provider: crate::detect::ExecutionProvider::Cpu,
+            max_batch: 1,
+            max_wait: std::time::Duration::ZERO,
+            workers: 1,
+            intra_threads: 1,
+            queue_capacity: 1,
+            tracking: crate::events::TrackerSettings::default(),
+            night: crate::events::NightHours::default(),
+            evidence_dir: "unused".into(),
+            parking_category: Category::new("parking_violation").expect("code"),
+            restricted_category: Category::new("restricted_area").expect("code"),
+            recent_events: 1,
+            mqtt: None,
+        }
+    }
+
+    #[test]
+    fn only_cameras_with_detectors_are_analysed_and_reload_replaces_the_set() {
+        let with = crate::test_util::camera("with", "rtsp://127.0.0.1:9/a");
+        let mut without = crate::test_util::camera("without", "rtsp://127.0.0.1:9/b");
+        without.detectors.clear();
+        let book = RuleBook::new(&[with.clone(), without.clone()], &detect());
+        assert!(book.analyses(&with.id));
+        assert!(
+            !book.analyses(&without.id),
+            "no detectors: never sent to the detector"
+        );
+        assert!(!book.analyses(&CameraId::new("unknown")));
+        let rules = book.get(&with.id).expect("rules");
+        assert!(rules.wants("red_square") && !rules.wants("blue_square"));
+        book.replace(&[without.clone()], &detect());
+        assert!(!book.analyses(&with.id), "removed on reload");
     }
 }

@@ -81,9 +81,10 @@ impl EventStage {
             return Vec::new();
         };
         let now = since_epoch(frame.captured_at);
+        let source = (frame.letterbox.source_width, frame.letterbox.source_height);
         let kept: Vec<&Detection> = detections
             .iter()
-            .filter(|d| rules.wants(&d.class))
+            .filter(|d| rules.wants(&d.class) && !rules.masked(&d.bbox, source))
             .collect();
         let observed: Vec<_> = kept
             .iter()
@@ -124,7 +125,6 @@ impl EventStage {
         }
         // Offences: zone rules on vehicles and persons.
         if !rules.zones.is_empty() {
-            let source = (frame.letterbox.source_width, frame.letterbox.source_height);
             for (i, d) in kept.iter().enumerate() {
                 let role = if rules.vehicles.contains(&*d.class) {
                     Role::Vehicle
@@ -301,9 +301,14 @@ mod tests {
     }
 
     fn stage(dir: &std::path::Path) -> EventStage {
+        stage_with(dir, Vec::new())
+    }
+
+    fn stage_with(dir: &std::path::Path, masks: Vec<Vec<[f64; 2]>>) -> EventStage {
         let detect = detect_settings();
         let mut camera = crate::test_util::camera("c1", "rtsp://127.0.0.1:9/x");
         camera.detectors = vec!["offences".into()];
+        camera.masks = masks;
         let zone = |name: &str, kind: &str, polygon: Vec<[f64; 2]>| Zone {
             name: name.into(),
             kind: kind.into(),
@@ -418,6 +423,16 @@ mod tests {
         for s in 0..4 {
             assert!(
                 day.process(sample(7 * 3600 + s * 2, &[("person", person)]))
+                    .is_empty()
+            );
+        }
+        // A detection inside a mask is ignored.
+        let mask = vec![[0.0, 0.0], [0.3, 0.0], [0.3, 0.5], [0.0, 0.5]];
+        let mut masked = stage_with(dir.path(), vec![mask]);
+        for s in 0..4 {
+            assert!(
+                masked
+                    .process(sample(s * 2, &[("person", person)]))
                     .is_empty()
             );
         }

@@ -359,3 +359,70 @@ async fn a_confirmed_open_manhole_becomes_an_appeal_in_the_registry() {
         "{items:?}"
     );
 }
+
+/// `GET path` over plain HTTP/1.1 (`Connection: close`): status and raw body bytes.
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers end");
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    (status, raw[end + 4..].to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_and_their_evidence_are_served_over_http() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let site = site(dir.path(), &repo("models/tiny/model.toml"), "");
+    let node = Arc::new(
+        Node::start(&site, Arc::new(Metrics::new()), true)
+            .await
+            .expect("node starts"),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server =
+        tokio::spawn(axum::serve(listener, crate::api::events::router(node.clone())).into_future());
+    let event = feed_until_event(&node).await;
+
+    let (status, body) = get(addr, "/api/events").await;
+    assert_eq!(status, 200);
+    let list: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(list[0]["id"], event.id.as_str());
+    assert_eq!(list[0]["camera"], "cam-1");
+    for path in ["evidence.jpg", "clean.jpg"] {
+        let (status, body) = get(addr, &format!("/api/events/{}/{path}", event.id)).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(image::load_from_memory(&body).is_ok(), "{path} is a JPEG");
+    }
+    let (status, _) = get(addr, "/api/events/nope/evidence.jpg").await;
+    assert_eq!(status, 404);
+    let (status, body) = get(addr, "/api/detect").await;
+    assert_eq!(status, 200);
+    let detect: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(
+        (detect["model"].as_str(), detect["provider"].as_str()),
+        (Some("tiny"), Some("cpu"))
+    );
+    node.stop().await;
+    server.abort();
+}
