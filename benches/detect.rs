@@ -170,6 +170,7 @@ fn inference(c: &mut Criterion) {
                 stride,
                 letterbox: Letterbox::fit((1280, 720), (64, 64)),
                 decode_latency: None,
+                received_at: std::time::Instant::now(),
                 buffer: gstreamer::Buffer::from_mut_slice(pixels),
             }
         })

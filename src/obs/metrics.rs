@@ -37,6 +37,15 @@ pub struct Metrics {
     pub frame_queue_capacity: Gauge,
     pub decode_latency_seconds: Histogram,
     pub frames_consumed: Counter,
+    /// From a sampled keyframe's arrival to its frame entering the FrameQueue.
+    pub keyframe_to_frame_seconds: Histogram,
+    /// Keyframes waiting for a decoder of the shared pool.
+    pub decoder_queue_depth: Gauge,
+    /// Keyframes handed to the pool that produced no frame (undecodable data).
+    pub decoder_failures: Counter,
+    /// Admission control: the decode budget and what admitted cameras need, in CPU ms per second.
+    pub decode_budget_ms_per_s: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub decode_admitted_ms_per_s: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 /// The per-camera handles, looked up once when a camera starts (never per frame).
@@ -49,6 +58,9 @@ pub struct CameraMetrics {
 
 /// Drop reason label: the FrameQueue was full and evicted this camera's oldest frame.
 pub const DROP_QUEUE_FULL: &str = "queue_full";
+/// Drop reason label: the shared decoder pool's queue was full and evicted this camera's
+/// oldest keyframe before it was decoded.
+pub const DROP_DECODER_QUEUE_FULL: &str = "decoder_queue_full";
 
 impl Metrics {
     pub fn new() -> Self {
@@ -110,8 +122,43 @@ impl Metrics {
             "Frames taken from the FrameQueue by analysis",
             frames_consumed.clone(),
         );
+        let keyframe_to_frame_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register(
+            "keyframe_to_frame_seconds",
+            "Time from a sampled keyframe arriving from the camera to its decoded frame entering the FrameQueue",
+            keyframe_to_frame_seconds.clone(),
+        );
+        let decoder_queue_depth = Gauge::default();
+        registry.register(
+            "decoder_queue_depth",
+            "Keyframes waiting for a decoder of the shared pool",
+            decoder_queue_depth.clone(),
+        );
+        let decoder_failures = Counter::default();
+        registry.register(
+            "decoder_failures",
+            "Keyframes the shared decoder pool could not decode (no frame came out)",
+            decoder_failures.clone(),
+        );
+        let decode_budget_ms_per_s = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "decode_budget_ms_per_s",
+            "Admission control: CPU milliseconds per second granted to decoding",
+            decode_budget_ms_per_s.clone(),
+        );
+        let decode_admitted_ms_per_s = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "decode_admitted_ms_per_s",
+            "Admission control: CPU milliseconds per second the admitted cameras need for decoding",
+            decode_admitted_ms_per_s.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
+            keyframe_to_frame_seconds,
+            decoder_queue_depth,
+            decoder_failures,
+            decode_budget_ms_per_s,
+            decode_admitted_ms_per_s,
             frames_received,
             frames_decoded,
             frames_dropped,
@@ -153,10 +200,12 @@ impl Metrics {
         self.frames_received.remove(&label);
         self.frames_decoded.remove(&label);
         self.reconnects.remove(&label);
-        self.frames_dropped.remove(&DropLabels {
-            camera: id.to_string(),
-            reason: DROP_QUEUE_FULL,
-        });
+        for reason in [DROP_QUEUE_FULL, DROP_DECODER_QUEUE_FULL] {
+            self.frames_dropped.remove(&DropLabels {
+                camera: id.to_string(),
+                reason,
+            });
+        }
     }
 
     pub fn camera_state_changed(

@@ -3,4 +3,4 @@
 
 mod metrics;
 
-pub use metrics::{CameraMetrics, DROP_QUEUE_FULL, Metrics};
+pub use metrics::{CameraMetrics, DROP_DECODER_QUEUE_FULL, DROP_QUEUE_FULL, Metrics};
