@@ -24,6 +24,7 @@ mod appsink;
 mod backoff;
 mod error;
 mod file;
+mod floor;
 mod memory;
 mod pipeline;
 mod pool;
@@ -31,6 +32,8 @@ mod queue;
 mod rtsp;
 mod status;
 mod supervisor;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -43,6 +46,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::IngestError;
 pub use file::{FileRun, run_file};
+pub use floor::{DecodeFloorArgs, DecodeFloorReport, decode_floor, process_cpu_seconds};
 pub use pipeline::{Params, Templates};
 pub use queue::{FrameQueue, Pushed, WhenFull};
 pub use status::{CameraSnapshot, Reason, State, Transition};

@@ -42,7 +42,7 @@
 //! [`run_cli`] serves until Ctrl-C. Errors are [`SimError`]. Logs go through `tracing`.
 
 mod cli;
-mod clip;
+pub(crate) mod clip;
 mod error;
 mod feeder;
 mod server;

@@ -19,6 +19,9 @@ use super::{SimConfig, SimError};
 /// The media pipeline every mount serves; `src` is fed by a [`Feeder`].
 const LAUNCH: &str = "( appsrc name=src format=time max-buffers=5 ! h264parse \
                       ! rtph264pay name=pay0 pt=96 config-interval=-1 )";
+/// Pending connections the listening socket queues (the kernel caps it at `somaxconn`).
+const LISTEN_BACKLOG: i32 = 1024;
+
 /// The only credentials `/secure/*` accepts.
 pub(crate) const SECURE_USER: &str = "sim";
 pub(crate) const SECURE_PASSWORD: &str = "sim-secret";
@@ -123,6 +126,9 @@ pub(crate) fn build_server(
     let server = rtsp::RTSPServer::new();
     server.set_address(&cfg.bind);
     server.set_service(&cfg.port.to_string());
+    // gst-rtsp-server listens with a backlog of 5 by default: a client storm of hundreds of
+    // connects overflows it and the kernel drops SYNs, so connects stall for seconds.
+    server.set_backlog(LISTEN_BACKLOG);
     server.set_auth(Some(&make_auth()));
     // By default every client is served on the server's one main-loop thread, and preparing a
     // media (building and prerolling its pipeline) blocks that thread: a storm of 200
