@@ -160,9 +160,12 @@ impl CameraSupervisor {
         let mut seq = 0u64;
         let mut tick = tokio::time::interval(WATCHDOG_PERIOD);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Created once: a fresh `cancelled()` per frame would register a waiter 25 times a second.
+        let cancelled = self.cancel.cancelled();
+        let mut cancelled = std::pin::pin!(cancelled);
         loop {
             tokio::select! {
-                () = self.cancel.cancelled() => return Outcome::Cancelled,
+                () = &mut cancelled => return Outcome::Cancelled,
                 item = demuxed.next() => {
                     let frame = match item {
                         None => return Outcome::Retry { reason: Reason::EndOfStream, streamed: watchdog.streaming },

@@ -38,6 +38,9 @@ const CORRUPTION_SEED: u64 = 0x5eed_c0de;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Behaviour {
     Good,
+    /// Like `Good`, but every client of the mount shares one media (one payloader): for load
+    /// runs where the simulator, not the client, would otherwise run out of CPU.
+    Shared,
     Flaky,
     Stall,
     Corrupt,
@@ -49,6 +52,7 @@ impl Behaviour {
     fn prefix(self) -> &'static str {
         match self {
             Behaviour::Good => "cam",
+            Behaviour::Shared => "shared",
             Behaviour::Flaky => "flaky",
             Behaviour::Stall => "stall",
             Behaviour::Corrupt => "corrupt",
@@ -70,6 +74,7 @@ pub(crate) struct Mount {
 pub(crate) fn plan_mounts(cfg: &SimConfig) -> Vec<Mount> {
     let kinds = [
         (Behaviour::Good, cfg.cameras),
+        (Behaviour::Shared, cfg.cameras),
         (Behaviour::Flaky, cfg.flaky),
         (Behaviour::Stall, cfg.stalling),
         (Behaviour::Corrupt, cfg.corrupt),
@@ -184,8 +189,8 @@ fn make_factory(
     let factory = rtsp::RTSPMediaFactory::new();
     factory.set_launch(LAUNCH);
     // One media per connection: every client starts at a keyframe, and the per-connection
-    // timers of /flaky and /stall are simple.
-    factory.set_shared(false);
+    // timers of /flaky and /stall are simple. `/shared/*` shares one media among its clients.
+    factory.set_shared(mount.behaviour == Behaviour::Shared);
     factory
         .set_protocols(rtsp::gst_rtsp::RTSPLowerTrans::TCP | rtsp::gst_rtsp::RTSPLowerTrans::UDP);
     match mount.behaviour {
