@@ -262,6 +262,7 @@ fn frame(pixels: Vec<u8>, width: u32, height: u32, stride: usize, letterbox: Let
         stride,
         letterbox,
         decode_latency: None,
+        received_at: std::time::Instant::now(),
         buffer: gstreamer::Buffer::from_mut_slice(pixels),
     }
 }

@@ -43,6 +43,8 @@ enum Command {
     Replay(sitcenter::qa::ReplayArgs),
     /// Serve test media as simulated RTSP cameras on 127.0.0.1.
     RtspSim(sitcenter::sim::RtspSimArgs),
+    /// Benchmark floor: CPU to decode and letterbox just a clip's keyframes (JSON on stdout).
+    DecodeFloor(sitcenter::ingest::DecodeFloorArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +90,11 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::RtspSim(args) => {
             sitcenter::sim::run_cli(args).context("rtsp-sim")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DecodeFloor(args) => {
+            let report = sitcenter::ingest::decode_floor(&args).context("decode-floor")?;
+            println!("{}", serde_json::to_string(&report)?);
             Ok(ExitCode::SUCCESS)
         }
     }

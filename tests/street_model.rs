@@ -53,6 +53,7 @@ fn frame(fixture: &str, m: &ModelManifest) -> Frame {
         stride: w as usize * 3,
         letterbox: lb,
         decode_latency: None,
+        received_at: std::time::Instant::now(),
         buffer: gstreamer::Buffer::from_mut_slice(canvas.into_raw()),
     }
 }
@@ -63,7 +64,8 @@ fn truth(fixture: &str) -> Vec<(String, BBox)> {
         .join("models/street/fixtures")
         .join(fixture.replace(".png", ".json"));
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture labels")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture labels"))
+            .expect("json");
     json["boxes"]
         .as_array()
         .expect("boxes")
@@ -104,7 +106,10 @@ fn an_open_manhole_is_found_with_its_box_within_tolerance() {
         .find(|(c, _)| c == "manhole_open")
         .expect("the fixture has an open manhole");
     let found = detect("street", "open_manhole.png");
-    let open: Vec<&Detection> = found.iter().filter(|d| &*d.class == "manhole_open").collect();
+    let open: Vec<&Detection> = found
+        .iter()
+        .filter(|d| &*d.class == "manhole_open")
+        .collect();
     assert_eq!(open.len(), 1, "exactly one open manhole: {found:#?}");
     let d = open[0];
     assert!(

@@ -143,6 +143,47 @@ pub struct IngestSettings {
     pub analysis_height: u32,
     pub pipelines_dir: Option<PathBuf>,
     pub reload_poll: Duration,
+    /// How RTSP H.264 cameras over TCP are received and decoded.
+    pub rtsp_backend: RtspBackend,
+    /// Threads of the shared keyframe decoder pool (each owns one GStreamer decode pipeline).
+    pub decoder_workers: usize,
+    /// Keyframes waiting for a pool decoder; when full the oldest is dropped and counted.
+    pub decoder_queue_capacity: usize,
+    /// CPU time per second the node grants to decoding sampled frames (admission control).
+    pub decode_budget_ms_per_s: f64,
+    /// Measured CPU cost of decoding and scaling one sampled keyframe, in milliseconds.
+    pub keyframe_decode_ms: f64,
+}
+
+/// Default of `[ingest] keyframe_decode_ms`: a 360p keyframe decoded and letterboxed to
+/// 640×640 RGB on the reference machine (docs/performance.md, decode floor), with margin.
+pub const DEFAULT_KEYFRAME_DECODE_MS: f64 = 2.0;
+/// Default of `[ingest] decoder_queue_capacity`.
+pub const DEFAULT_DECODER_QUEUE_CAPACITY: usize = 256;
+/// Share of the decoder workers' time the default decode budget grants.
+pub const DEFAULT_DECODE_UTILISATION: f64 = 0.8;
+
+/// The default number of pool decoders: the machine's cores, at most 8.
+pub fn default_decoder_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8)
+}
+
+/// The default decode budget for `workers` decoders.
+pub fn default_decode_budget_ms_per_s(workers: usize) -> f64 {
+    workers as f64 * 1000.0 * DEFAULT_DECODE_UTILISATION
+}
+
+/// `[ingest] rtsp_backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RtspBackend {
+    /// retina (async RTSP on the tokio runtime) + a shared pool of keyframe decoders:
+    /// for `rtsp-h264` cameras over TCP sampling keyframes. Others use a pipeline each.
+    SharedDecoder,
+    /// One GStreamer pipeline per camera for every camera (the issue 2 baseline).
+    Pipeline,
 }
 
 impl Default for IngestSettings {
@@ -158,6 +199,11 @@ impl Default for IngestSettings {
             analysis_height: 640,
             pipelines_dir: None,
             reload_poll: Duration::from_secs(5),
+            rtsp_backend: RtspBackend::SharedDecoder,
+            decoder_workers: default_decoder_workers(),
+            decoder_queue_capacity: DEFAULT_DECODER_QUEUE_CAPACITY,
+            decode_budget_ms_per_s: default_decode_budget_ms_per_s(default_decoder_workers()),
+            keyframe_decode_ms: DEFAULT_KEYFRAME_DECODE_MS,
         }
     }
 }

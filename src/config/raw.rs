@@ -162,6 +162,16 @@ pub(crate) struct RawIngest {
     pub pipelines_dir: Option<Spanned<String>>,
     #[serde(default = "default_reload_poll_s")]
     pub reload_poll_s: Spanned<f64>,
+    #[serde(default = "default_rtsp_backend")]
+    pub rtsp_backend: Spanned<String>,
+    #[serde(default)]
+    pub decoder_workers: Option<Spanned<u32>>,
+    #[serde(default = "default_decoder_queue_capacity")]
+    pub decoder_queue_capacity: Spanned<u32>,
+    #[serde(default)]
+    pub decode_budget_ms_per_s: Option<Spanned<f64>>,
+    #[serde(default = "default_keyframe_decode_ms")]
+    pub keyframe_decode_ms: Spanned<f64>,
 }
 
 impl Default for RawIngest {
@@ -177,6 +187,11 @@ impl Default for RawIngest {
             analysis_height: default_analysis_size(),
             pipelines_dir: None,
             reload_poll_s: default_reload_poll_s(),
+            rtsp_backend: default_rtsp_backend(),
+            decoder_workers: None,
+            decoder_queue_capacity: default_decoder_queue_capacity(),
+            decode_budget_ms_per_s: None,
+            keyframe_decode_ms: default_keyframe_decode_ms(),
         }
     }
 }
@@ -207,6 +222,15 @@ fn default_analysis_size() -> Spanned<u32> {
 }
 fn default_reload_poll_s() -> Spanned<f64> {
     unspanned(5.0)
+}
+fn default_rtsp_backend() -> Spanned<String> {
+    unspanned("shared-decoder".to_owned())
+}
+fn default_decoder_queue_capacity() -> Spanned<u32> {
+    unspanned(crate::config::DEFAULT_DECODER_QUEUE_CAPACITY as u32)
+}
+fn default_keyframe_decode_ms() -> Spanned<f64> {
+    unspanned(crate::config::DEFAULT_KEYFRAME_DECODE_MS)
 }
 
 #[derive(Debug, Deserialize)]

@@ -319,3 +319,60 @@ fn with_a_registry_every_category_the_detectors_raise_must_exist() {
     );
     assert!(errors.to_string().contains("double_parking"), "{errors}");
 }
+
+#[test]
+fn ingest_backend_and_admission_settings_are_checked_with_their_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_site(
+        dir.path(),
+        &ONE_CAMERA.replace("credentials = \"env-only\"\n", ""),
+    );
+    let site = std::fs::read_to_string(dir.path().join("site.toml")).expect("read");
+    std::fs::write(
+        dir.path().join("site.toml"),
+        format!(
+            "{site}[ingest]\nrtsp_backend = \"ffmpeg\"\ndecoder_workers = 0\n\
+             decode_budget_ms_per_s = 0.0\nkeyframe_decode_ms = -1.0\ndecoder_queue_capacity = 0\n"
+        ),
+    )
+    .expect("write");
+    let errors = load_site(dir.path()).expect_err("invalid ingest settings");
+    let fields: Vec<_> = errors
+        .0
+        .iter()
+        .map(|e| (e.line, e.field.as_deref()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (6, Some("ingest.decoder_workers")),
+            (5, Some("ingest.rtsp_backend")),
+            (9, Some("ingest.decoder_queue_capacity")),
+            (7, Some("ingest.decode_budget_ms_per_s")),
+            (8, Some("ingest.keyframe_decode_ms")),
+        ],
+        "{errors}"
+    );
+    assert!(
+        errors
+            .to_string()
+            .contains("expected `shared-decoder` or `pipeline`")
+    );
+
+    std::fs::write(
+        dir.path().join("site.toml"),
+        format!(
+            "{site}[ingest]\nrtsp_backend = \"pipeline\"\ndecoder_workers = 3\n\
+             keyframe_decode_ms = 4.0\n"
+        ),
+    )
+    .expect("write");
+    let config = load_site(dir.path()).expect("valid");
+    assert_eq!(
+        config.ingest.rtsp_backend,
+        crate::config::RtspBackend::Pipeline
+    );
+    assert_eq!(config.ingest.decoder_workers, 3);
+    // The default budget follows the workers: 80 % of three decoders' time.
+    assert!((config.ingest.decode_budget_ms_per_s - 2400.0).abs() < 1e-9);
+}

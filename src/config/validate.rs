@@ -213,7 +213,41 @@ fn positive(value: &Spanned<u32>, field: &str, c: &mut Collector<'_>) -> u32 {
     v
 }
 
+fn rtsp_backend(raw: &Spanned<String>, c: &mut Collector<'_>) -> super::RtspBackend {
+    match raw.get_ref().as_str() {
+        "shared-decoder" => super::RtspBackend::SharedDecoder,
+        "pipeline" => super::RtspBackend::Pipeline,
+        other => {
+            c.push(
+                Some(raw.span()),
+                None,
+                Some("ingest.rtsp_backend"),
+                format!("unknown backend `{other}` (expected `shared-decoder` or `pipeline`)"),
+            );
+            super::RtspBackend::SharedDecoder
+        }
+    }
+}
+
+fn positive_number(value: &Spanned<f64>, field: &str, c: &mut Collector<'_>) -> f64 {
+    let v = *value.get_ref();
+    if !v.is_finite() || v <= 0.0 {
+        c.push(
+            Some(value.span()),
+            None,
+            Some(field),
+            format!("must be a number > 0, got {v}"),
+        );
+        return 1.0;
+    }
+    v
+}
+
 fn ingest_settings(raw: &RawIngest, dir: &Path, c: &mut Collector<'_>) -> IngestSettings {
+    let decoder_workers = match &raw.decoder_workers {
+        Some(v) => positive(v, "ingest.decoder_workers", c).clamp(1, 64) as usize,
+        None => super::default_decoder_workers(),
+    };
     let settings = IngestSettings {
         max_concurrent_connects: positive(
             &raw.max_concurrent_connects,
@@ -230,6 +264,22 @@ fn ingest_settings(raw: &RawIngest, dir: &Path, c: &mut Collector<'_>) -> Ingest
         analysis_height: positive(&raw.analysis_height, "ingest.analysis_height", c),
         pipelines_dir: raw.pipelines_dir.as_ref().map(|d| dir.join(d.get_ref())),
         reload_poll: seconds(&raw.reload_poll_s, "ingest.reload_poll_s", 0.1, c),
+        rtsp_backend: rtsp_backend(&raw.rtsp_backend, c),
+        decoder_workers,
+        decoder_queue_capacity: positive(
+            &raw.decoder_queue_capacity,
+            "ingest.decoder_queue_capacity",
+            c,
+        ) as usize,
+        decode_budget_ms_per_s: match &raw.decode_budget_ms_per_s {
+            Some(v) => positive_number(v, "ingest.decode_budget_ms_per_s", c),
+            None => super::default_decode_budget_ms_per_s(decoder_workers),
+        },
+        keyframe_decode_ms: positive_number(
+            &raw.keyframe_decode_ms,
+            "ingest.keyframe_decode_ms",
+            c,
+        ),
     };
     if settings.backoff_max < settings.backoff_initial {
         c.push(

@@ -90,6 +90,7 @@ mod tests {
             stride: 3,
             letterbox: Letterbox::fit((1, 1), (1, 1)),
             decode_latency: None,
+            received_at: std::time::Instant::now(),
             buffer: gstreamer::Buffer::with_size(3).expect("allocate"),
         }
     }

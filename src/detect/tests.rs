@@ -53,6 +53,7 @@ fn frame(camera: &str, source: (u32, u32), squares: &[((usize, usize), [u8; 3])]
         stride: STRIDE,
         letterbox: Letterbox::fit(source, (SIZE as u32, SIZE as u32)),
         decode_latency: None,
+        received_at: std::time::Instant::now(),
         buffer: gstreamer::Buffer::from_mut_slice(pixels),
     }
 }

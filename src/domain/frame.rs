@@ -1,4 +1,4 @@
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::CameraId;
 
@@ -59,6 +59,10 @@ pub struct Frame {
     pub letterbox: Letterbox,
     /// From the unit entering the decoder to the frame leaving the pipeline.
     pub decode_latency: Option<Duration>,
+    /// When the encoded keyframe of this frame arrived from the camera (shared-decoder
+    /// backend: its last RTP packet; pipeline backend: when it reached the keyframe
+    /// gate), so that keyframe → frame → detection latency can be measured end to end.
+    pub received_at: Instant,
     pub buffer: gstreamer::Buffer,
 }
 

@@ -187,6 +187,7 @@ mod tests {
             stride: 192,
             letterbox: Letterbox::fit((128, 64), (64, 64)),
             decode_latency: None,
+            received_at: std::time::Instant::now(),
             buffer: gstreamer::Buffer::from_mut_slice(vec![0u8; 192 * 64]),
         };
         let mut pixels = packed_rgb(&frame).expect("readable");

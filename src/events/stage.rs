@@ -198,11 +198,10 @@ impl EventStage {
                 class: d.class.to_string(),
             })
             .inc();
-        if let Ok(latency) = SystemTime::now().duration_since(frame.captured_at) {
-            self.metrics
-                .frame_to_event_seconds
-                .observe(latency.as_secs_f64());
-        }
+        // From the keyframe's arrival from the camera (before decoding) to this event.
+        self.metrics
+            .frame_to_event_seconds
+            .observe(frame.received_at.elapsed().as_secs_f64());
         let event = DetectionEvent {
             id,
             camera: frame.camera.clone(),
@@ -359,6 +358,7 @@ mod tests {
                 stride: 192,
                 letterbox: Letterbox::fit((100, 100), (64, 64)),
                 decode_latency: None,
+                received_at: std::time::Instant::now(),
                 buffer: gstreamer::Buffer::from_mut_slice(vec![0u8; 192 * 64]),
             },
             detections: found

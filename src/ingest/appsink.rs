@@ -22,7 +22,7 @@ use crate::domain::{CameraId, Frame, Letterbox};
 use crate::obs::{CameraMetrics, Metrics};
 
 /// What the streaming-thread code of one camera shares.
-pub(super) struct Taps {
+pub(crate) struct Taps {
     pub camera: CameraId,
     pub status: Arc<CameraStatus>,
     pub camera_metrics: CameraMetrics,
@@ -33,14 +33,39 @@ pub(super) struct Taps {
     pub frame_arrived: Arc<Notify>,
 }
 
+impl Taps {
+    /// Counts a sampled frame and hands it to the FrameQueue without blocking: the
+    /// last step of both backends.
+    pub(super) fn deliver(&self, frame: Frame) {
+        let counters = &self.status.counters;
+        counters.frames_decoded.fetch_add(1, Ordering::Relaxed);
+        counters.last_frame_ms.store(now_ms(), Ordering::Relaxed);
+        self.camera_metrics.frames_decoded.inc();
+        self.metrics
+            .keyframe_to_frame_seconds
+            .observe(frame.received_at.elapsed().as_secs_f64());
+        match self.queue.push(frame) {
+            Pushed::Queued => {}
+            Pushed::Evicted(old) => {
+                self.ledger
+                    .dropped(&old.camera, crate::obs::DROP_QUEUE_FULL);
+                tracing::debug!(camera = %old.camera, "frame queue full: dropped the oldest frame");
+            }
+            Pushed::Closed(_) => {}
+        }
+        self.metrics.frame_queue_depth.set(self.queue.len() as i64);
+        self.frame_arrived.notify_one();
+    }
+}
+
 /// Lets through at most one buffer per `interval` of stream time.
-struct IntervalGate {
+pub(super) struct IntervalGate {
     interval: Duration,
     next_due: Mutex<Option<Duration>>,
 }
 
 impl IntervalGate {
-    fn new(interval: Duration) -> Self {
+    pub(super) fn new(interval: Duration) -> Self {
         Self {
             interval,
             next_due: Mutex::new(None),
@@ -52,7 +77,7 @@ impl IntervalGate {
     /// little slack (a twentieth of the interval, at most 50 ms) keeps timestamp
     /// jitter from skipping a whole GOP when keyframes come exactly an interval
     /// apart. A gap or a jump back in stream time restarts the grid.
-    fn admit(&self, t: Duration) -> bool {
+    pub(super) fn admit(&self, t: Duration) -> bool {
         let slack = (self.interval / 20).min(Duration::from_millis(50));
         let mut next_due = self.next_due.lock();
         match *next_due {
@@ -88,13 +113,14 @@ impl InFlight {
         e.push_back((pts, Instant::now()));
     }
 
-    fn leave(&self, pts: Option<gst::ClockTime>) -> Option<Duration> {
+    /// The instant the unit with `pts` entered the decoder.
+    fn leave(&self, pts: Option<gst::ClockTime>) -> Option<Instant> {
         let mut e = self.entries.lock();
         let i = e.iter().position(|(p, _)| *p == pts)?;
         let (_, at) = e.remove(i)?;
         // Anything older than the matched frame will never come out.
         e.drain(..i);
-        Some(at.elapsed())
+        Some(at)
     }
 }
 
@@ -205,7 +231,8 @@ fn deliver(
     let Ok(info) = gst_video::VideoInfo::from_caps(caps) else {
         return;
     };
-    let decode_latency = in_flight.leave(buffer.pts());
+    let entered = in_flight.leave(buffer.pts());
+    let decode_latency = entered.map(|at| at.elapsed());
     if let Some(latency) = decode_latency {
         taps.metrics
             .decode_latency_seconds
@@ -223,23 +250,10 @@ fn deliver(
             Letterbox::fit((info.width(), info.height()), (info.width(), info.height()))
         }),
         decode_latency,
+        received_at: entered.unwrap_or_else(Instant::now),
         buffer,
     };
-    let counters = &taps.status.counters;
-    counters.frames_decoded.fetch_add(1, Ordering::Relaxed);
-    counters.last_frame_ms.store(now_ms(), Ordering::Relaxed);
-    taps.camera_metrics.frames_decoded.inc();
-    match taps.queue.push(frame) {
-        Pushed::Queued => {}
-        Pushed::Evicted(old) => {
-            taps.ledger
-                .dropped(&old.camera, crate::obs::DROP_QUEUE_FULL);
-            tracing::debug!(camera = %old.camera, "frame queue full: dropped the oldest frame");
-        }
-        Pushed::Closed(_) => {}
-    }
-    taps.metrics.frame_queue_depth.set(taps.queue.len() as i64);
-    taps.frame_arrived.notify_one();
+    taps.deliver(frame);
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ pub enum IngestError {
         "pipeline template `{template}` cannot sample keyframes: it has no `gate` element before the decoder"
     )]
     NoKeyframeGate { template: String },
+    #[error("the shared keyframe decoder pool: {0}")]
+    Pool(String),
     #[error("replay of {file} failed in {element}: {message}")]
     Replay {
         file: String,

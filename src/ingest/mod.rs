@@ -1,12 +1,22 @@
 //! Ingest: cameras → sampled [`Frame`]s in the [`FrameQueue`].
 //!
-//! One way in: [`Ingest`]. It owns a [`CameraSupervisor`](supervisor) per camera
-//! (own GStreamer pipeline from a `pipelines/` template: RTSP source → depay →
-//! parse → keyframe gate → decode → scale/convert to the analysis size →
-//! appsink). Frames leave through a non-blocking push into the shared, bounded
-//! FrameQueue (policy: drop oldest, counted per camera). Cameras are added,
-//! removed and restarted at run time with [`Ingest::apply`] without touching
-//! the others.
+//! One way in: [`Ingest`]. It owns a [`CameraSupervisor`](supervisor) per camera, a
+//! tokio task, with one of two backends:
+//!
+//! - **shared-decoder** (default for `rtsp-h264` cameras over TCP sampling keyframes):
+//!   the RTSP session runs on the tokio runtime with `retina` (`rtsp.rs`), delta units are
+//!   dropped as they arrive, and only the keyframe that is due goes, with its SPS/PPS, to
+//!   a shared pool of GStreamer decoders (`pool.rs`: bounded queue, drop oldest, counted
+//!   per camera). No thread and no decoder per camera.
+//! - **pipeline**: one GStreamer pipeline per camera from a `pipelines/` template (RTSP
+//!   source → depay → parse → keyframe gate → decode → scale/convert → appsink): H.265,
+//!   UDP, decode-every-frame and files, and the baseline.
+//!
+//! Frames leave through a non-blocking push into the shared, bounded FrameQueue (policy:
+//! drop oldest, counted per camera). Admission control refuses cameras whose decoding
+//! would exceed `[ingest] decode_budget_ms_per_s` (state `refused`, reason
+//! `over_capacity`). Cameras are added, removed and restarted at run time with
+//! [`Ingest::apply`] without touching the others.
 //!
 //! [`Frame`]: crate::domain::Frame
 
@@ -14,11 +24,16 @@ mod appsink;
 mod backoff;
 mod error;
 mod file;
+mod floor;
 mod memory;
 mod pipeline;
+mod pool;
 mod queue;
+mod rtsp;
 mod status;
 mod supervisor;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -31,13 +46,15 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::IngestError;
 pub use file::{FileRun, run_file};
+pub use floor::{DecodeFloorArgs, DecodeFloorReport, decode_floor, process_cpu_seconds};
 pub use pipeline::{Params, Templates};
 pub use queue::{FrameQueue, Pushed, WhenFull};
 pub use status::{CameraSnapshot, Reason, State, Transition};
 
-use crate::config::{CameraConfig, IngestSettings};
+use crate::config::{CameraConfig, IngestSettings, RtspBackend, SamplingMode, Transport};
 use crate::domain::CameraId;
 use crate::obs::Metrics;
+use pool::DecoderPool;
 use status::{CameraStatus, DropLedger};
 use supervisor::CameraSupervisor;
 
@@ -59,13 +76,42 @@ pub(crate) struct Shared {
     pub metrics: Arc<Metrics>,
     pub ledger: Arc<DropLedger>,
     pub connect_slots: Arc<Semaphore>,
+    /// The shared keyframe decoders (`rtsp_backend = "shared-decoder"`).
+    pub pool: Option<Arc<DecoderPool>>,
+}
+
+impl Shared {
+    /// The decoder pool when `camera` goes through the shared-decoder backend: RTSP
+    /// with the `rtsp-h264` template, over TCP, sampling keyframes.
+    pub fn pool_for(&self, camera: &CameraConfig) -> Option<Arc<DecoderPool>> {
+        let eligible = camera.url.scheme() == "rtsp"
+            && camera.pipeline == "rtsp-h264"
+            && camera.transport == Transport::Tcp
+            && camera.sampling.mode == SamplingMode::Keyframes;
+        eligible.then(|| self.pool.clone()).flatten()
+    }
+}
+
+/// Frames per second assumed for a camera that decodes every frame (admission only).
+const ASSUMED_FPS: f64 = 25.0;
+
+/// CPU milliseconds per second decoding `camera`'s sampled frames will take, at
+/// `keyframe_ms` per decoded frame.
+pub fn decode_need_ms_per_s(camera: &CameraConfig, keyframe_ms: f64) -> f64 {
+    match camera.sampling.mode {
+        SamplingMode::Keyframes => keyframe_ms / camera.sampling.interval.as_secs_f64().max(1e-3),
+        SamplingMode::All => keyframe_ms * ASSUMED_FPS,
+    }
 }
 
 struct Running {
     config: CameraConfig,
     status: Arc<CameraStatus>,
     cancel: CancellationToken,
-    task: JoinHandle<()>,
+    /// `None`: refused by admission control (nothing runs).
+    task: Option<JoinHandle<()>>,
+    /// Decode time this camera was admitted with (0 when refused).
+    need_ms_per_s: f64,
 }
 
 /// What [`Ingest::apply`] changed.
@@ -107,6 +153,18 @@ impl Ingest {
             live,
         };
         let connect_slots = Arc::new(Semaphore::new(settings.max_concurrent_connects));
+        let pool = match settings.rtsp_backend {
+            RtspBackend::SharedDecoder => Some(Arc::new(DecoderPool::start(
+                settings.decoder_workers,
+                settings.decoder_queue_capacity,
+                (settings.analysis_width, settings.analysis_height),
+                metrics.clone(),
+            )?)),
+            RtspBackend::Pipeline => None,
+        };
+        metrics
+            .decode_budget_ms_per_s
+            .set(settings.decode_budget_ms_per_s);
         Ok(Self {
             shared: Arc::new(Shared {
                 settings,
@@ -116,6 +174,7 @@ impl Ingest {
                 ledger: Arc::new(DropLedger::new(metrics.clone())),
                 metrics,
                 connect_slots,
+                pool,
             }),
             cameras: Mutex::new(HashMap::new()),
             apply_lock: tokio::sync::Mutex::new(()),
@@ -150,7 +209,7 @@ impl Ingest {
                             report.unchanged += 1;
                         } else if let Some(old) = running.remove(&id) {
                             old.cancel.cancel();
-                            stopping.push(old.task);
+                            stopping.push(old);
                             report.restarted.push(id.clone());
                             to_start.push((config, status::Reason::Restarted));
                         }
@@ -158,7 +217,7 @@ impl Ingest {
                     None => {
                         if let Some(old) = running.remove(&id) {
                             old.cancel.cancel();
-                            stopping.push(old.task);
+                            stopping.push(old);
                             report.removed.push(id);
                         }
                     }
@@ -169,10 +228,8 @@ impl Ingest {
                 to_start.push((config, status::Reason::Started));
             }
         }
-        for task in stopping {
-            if let Err(error) = task.await {
-                tracing::error!(%error, "camera supervisor ended abnormally");
-            }
+        for old in stopping {
+            self.stop(old).await;
         }
         for id in report.removed.iter().chain(&report.restarted) {
             self.shared.ledger.unregister(id);
@@ -182,10 +239,48 @@ impl Ingest {
             memory::release_freed_memory().await;
         }
         let mut running = self.cameras.lock();
+        // Admission: cameras already streaming keep their share; new and changed ones
+        // are admitted in id order while the budget lasts; refused ones are looked at
+        // again on every change (capacity may have been freed).
+        let mut left = self.shared.settings.decode_budget_ms_per_s
+            - running.values().map(|r| r.need_ms_per_s).sum::<f64>();
+        to_start.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        let mut retry: Vec<CameraId> = running
+            .iter()
+            .filter(|(_, r)| r.task.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        retry.sort();
+        for id in retry {
+            let need = running
+                .get(&id)
+                .map_or(f64::INFINITY, |r| self.need(&r.config));
+            if need <= left
+                && let Some(old) = running.remove(&id)
+            {
+                self.shared
+                    .metrics
+                    .camera_state_changed(Some(status::State::Refused), None);
+                self.shared.ledger.unregister(&id);
+                to_start.insert(0, (old.config, status::Reason::Started));
+            }
+        }
         for (config, reason) in to_start {
             let id = config.id.clone();
-            running.insert(id, self.spawn(config, reason));
+            let need = self.need(&config);
+            let camera = if need <= left {
+                left -= need;
+                self.spawn(config, reason)
+            } else {
+                self.refuse(config, need, left)
+            };
+            running.insert(id, camera);
         }
+        self.shared
+            .metrics
+            .decode_admitted_ms_per_s
+            .set(running.values().map(|r| r.need_ms_per_s).sum::<f64>());
+        drop(running);
         report.added.sort();
         report.removed.sort();
         report.restarted.sort();
@@ -201,7 +296,50 @@ impl Ingest {
         report
     }
 
+    fn need(&self, camera: &CameraConfig) -> f64 {
+        decode_need_ms_per_s(camera, self.shared.settings.keyframe_decode_ms)
+    }
+
+    /// A camera that admission control does not start: visible, counted, not running.
+    fn refuse(&self, config: CameraConfig, need: f64, left: f64) -> Running {
+        let status = Arc::new(CameraStatus::new(status::Reason::Started));
+        let reason = status::Reason::OverCapacity {
+            needs_ms_per_s: need,
+            left_ms_per_s: left.max(0.0),
+        };
+        tracing::warn!(camera = %config.id, %reason, "camera refused");
+        status.set(status::State::Refused, reason);
+        self.shared.ledger.register(&config.id, status.clone());
+        self.shared
+            .metrics
+            .camera_state_changed(None, Some(status::State::Refused));
+        Running {
+            config,
+            status,
+            cancel: CancellationToken::new(),
+            task: None,
+            need_ms_per_s: 0.0,
+        }
+    }
+
+    /// Stops one camera and waits for its supervisor.
+    async fn stop(&self, old: Running) {
+        old.cancel.cancel();
+        match old.task {
+            Some(task) => {
+                if let Err(error) = task.await {
+                    tracing::error!(%error, "camera supervisor ended abnormally");
+                }
+            }
+            None => self
+                .shared
+                .metrics
+                .camera_state_changed(Some(status::State::Refused), None),
+        }
+    }
+
     fn spawn(&self, config: CameraConfig, reason: status::Reason) -> Running {
+        let need_ms_per_s = self.need(&config);
         let status = Arc::new(CameraStatus::new(reason.clone()));
         self.shared.ledger.register(&config.id, status.clone());
         let cancel = CancellationToken::new();
@@ -217,7 +355,8 @@ impl Ingest {
             config,
             status,
             cancel,
-            task,
+            task: Some(task),
+            need_ms_per_s,
         }
     }
 
@@ -230,13 +369,18 @@ impl Ingest {
         let _serialised = self.apply_lock.lock().await;
         let old = self.cameras.lock().remove(id);
         if let Some(old) = old {
-            old.cancel.cancel();
-            if let Err(error) = old.task.await {
-                tracing::error!(%error, "camera supervisor ended abnormally");
-            }
+            self.stop(old).await;
         }
-        let running = self.spawn(config, status::Reason::Restarted);
-        self.cameras.lock().insert(id.clone(), running);
+        let mut running = self.cameras.lock();
+        let left = self.shared.settings.decode_budget_ms_per_s
+            - running.values().map(|r| r.need_ms_per_s).sum::<f64>();
+        let need = self.need(&config);
+        let camera = if need <= left {
+            self.spawn(config, status::Reason::Restarted)
+        } else {
+            self.refuse(config, need, left)
+        };
+        running.insert(id.clone(), camera);
         true
     }
 

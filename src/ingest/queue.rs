@@ -149,6 +149,7 @@ mod tests {
             stride: 6,
             letterbox: Letterbox::fit((2, 2), (2, 2)),
             decode_latency: None,
+            received_at: std::time::Instant::now(),
             buffer: gstreamer::Buffer::with_size(12).expect("allocate"),
         }
     }

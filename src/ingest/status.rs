@@ -23,15 +23,18 @@ pub enum State {
     BackingOff,
     /// Given up until the config changes or an operator restarts it.
     Failed,
+    /// Not started: admitting it would exceed the node's decode budget.
+    Refused,
 }
 
 impl State {
-    pub const ALL: [State; 5] = [
+    pub const ALL: [State; 6] = [
         State::Connecting,
         State::Streaming,
         State::Stalled,
         State::BackingOff,
         State::Failed,
+        State::Refused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,12 +44,13 @@ impl State {
             State::Stalled => "stalled",
             State::BackingOff => "backing_off",
             State::Failed => "failed",
+            State::Refused => "refused",
         }
     }
 }
 
 /// Why a camera is in its state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum Reason {
     /// First start.
@@ -75,8 +79,15 @@ pub enum Reason {
     DecodeError(String),
     /// The pipeline could not be built or started (config or installation problem).
     Pipeline(String),
-    /// Refused by admission control or removed.
+    /// Removed (or the node stopped).
     Stopped,
+    /// Admission control: the node's decode budget is spent by cameras admitted before.
+    OverCapacity {
+        /// CPU ms per second this camera would need for decoding.
+        needs_ms_per_s: f64,
+        /// What is left of `[ingest] decode_budget_ms_per_s`.
+        left_ms_per_s: f64,
+    },
 }
 
 impl std::fmt::Display for Reason {
@@ -104,6 +115,13 @@ impl std::fmt::Display for Reason {
             Reason::DecodeError(d) => write!(f, "decode error: {d}"),
             Reason::Pipeline(d) => write!(f, "pipeline error: {d}"),
             Reason::Stopped => f.write_str("stopped"),
+            Reason::OverCapacity {
+                needs_ms_per_s,
+                left_ms_per_s,
+            } => write!(
+                f,
+                "over capacity: needs {needs_ms_per_s:.2} ms/s of decoding, {left_ms_per_s:.2} ms/s of the node's decode budget left"
+            ),
         }
     }
 }

@@ -26,7 +26,7 @@ use super::status::{CameraStatus, Reason, State, now_ms};
 use crate::config::CameraConfig;
 use crate::obs::CameraMetrics;
 
-enum Outcome {
+pub(super) enum Outcome {
     Cancelled,
     /// Try again after a backoff; `streamed` says whether frames had flowed.
     Retry {
@@ -46,7 +46,7 @@ pub(super) struct CameraSupervisor {
 }
 
 impl CameraSupervisor {
-    fn set(&self, state: State, reason: Reason) {
+    pub(super) fn set(&self, state: State, reason: Reason) {
         let previous = self.status.set(state, reason.clone());
         self.shared
             .metrics
@@ -115,7 +115,23 @@ impl CameraSupervisor {
         self.shared.metrics.camera_state_changed(Some(last), None);
     }
 
+    /// The taps through which this camera's frames leave.
+    pub(super) fn taps(&self, frame_arrived: Arc<Notify>) -> Taps {
+        Taps {
+            camera: self.camera.id.clone(),
+            status: self.status.clone(),
+            camera_metrics: self.metrics.clone(),
+            metrics: self.shared.metrics.clone(),
+            ledger: self.shared.ledger.clone(),
+            queue: self.shared.queue.clone(),
+            frame_arrived,
+        }
+    }
+
     async fn attempt(&self, permit: OwnedSemaphorePermit) -> Outcome {
+        if let Some(pool) = self.shared.pool_for(&self.camera) {
+            return self.attempt_shared(permit, pool).await;
+        }
         let shared = &self.shared;
         let built = match pipeline::build(
             &shared.templates,
@@ -131,15 +147,7 @@ impl CameraSupervisor {
             &built,
             &self.camera,
             (shared.params.width, shared.params.height),
-            Taps {
-                camera: self.camera.id.clone(),
-                status: self.status.clone(),
-                camera_metrics: self.metrics.clone(),
-                metrics: shared.metrics.clone(),
-                ledger: shared.ledger.clone(),
-                queue: shared.queue.clone(),
-                frame_arrived: frame_arrived.clone(),
-            },
+            self.taps(frame_arrived.clone()),
         );
         let outcome = self.watch(&built, permit, &frame_arrived).await;
         teardown(built).await;
@@ -152,7 +160,6 @@ impl CameraSupervisor {
         permit: OwnedSemaphorePermit,
         frame_arrived: &Notify,
     ) -> Outcome {
-        let settings = &self.shared.settings;
         let Some(bus) = built.pipeline.bus() else {
             return Outcome::Fatal(Reason::Pipeline("pipeline has no bus".to_owned()));
         };
@@ -171,22 +178,15 @@ impl CameraSupervisor {
                 });
             return reason;
         }
-        let counters = &self.status.counters;
-        let frames_at_start = counters.frames_decoded.load(Ordering::Relaxed);
-        let started = Instant::now();
-        let mut permit = Some(permit);
-        let mut streaming = false;
-        let stall = settings.stall_timeout;
-        // A stream that delivers units but no decodable frame for this long is corrupt.
-        let undecodable_after = stall.max(self.camera.sampling.interval * 3);
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let mut watchdog = self.watchdog(permit);
+        let mut tick = tokio::time::interval(WATCHDOG_PERIOD);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = self.cancel.cancelled() => return Outcome::Cancelled,
                 message = messages.next() => {
                     let Some(message) = message else {
-                        return Outcome::Retry { reason: Reason::Pipeline("bus closed".to_owned()), streamed: streaming };
+                        return Outcome::Retry { reason: Reason::Pipeline("bus closed".to_owned()), streamed: watchdog.streaming };
                     };
                     match message.view() {
                         gst::MessageView::Error(e) => {
@@ -197,10 +197,10 @@ impl CameraSupervisor {
                                 debug = ?e.debug(),
                                 "pipeline error"
                             );
-                            return classify_error(e, streaming);
+                            return classify_error(e, watchdog.streaming);
                         }
                         gst::MessageView::Eos(_) => {
-                            return Outcome::Retry { reason: Reason::EndOfStream, streamed: streaming };
+                            return Outcome::Retry { reason: Reason::EndOfStream, streamed: watchdog.streaming };
                         }
                         gst::MessageView::Warning(w) => {
                             tracing::debug!(
@@ -213,49 +213,115 @@ impl CameraSupervisor {
                         _ => {}
                     }
                 }
-                () = frame_arrived.notified(), if !streaming => {
-                    streaming = true;
-                    permit.take();
-                    self.set(State::Streaming, Reason::FirstFrame);
-                }
+                () = frame_arrived.notified(), if !watchdog.streaming => self.first_frame(&mut watchdog),
                 _ = tick.tick() => {
-                    let now = now_ms();
-                    let decoded = counters.frames_decoded.load(Ordering::Relaxed) - frames_at_start;
-                    if !streaming {
-                        if decoded > 0 {
-                            streaming = true;
-                            permit.take();
-                            self.set(State::Streaming, Reason::FirstFrame);
-                        } else if started.elapsed() > settings.connect_timeout.max(undecodable_after) {
-                            let units = counters.units_received.load(Ordering::Relaxed);
-                            let reason = if units > 0 && recent(counters.last_unit_ms.load(Ordering::Relaxed), now, stall) {
-                                Reason::Undecodable { seconds: started.elapsed().as_secs(), units_received: units }
-                            } else {
-                                Reason::ConnectTimeout
-                            };
-                            return Outcome::Retry { reason, streamed: false };
-                        }
-                        continue;
-                    }
-                    let last_unit = counters.last_unit_ms.load(Ordering::Relaxed);
-                    let last_frame = counters.last_frame_ms.load(Ordering::Relaxed);
-                    if !recent(last_unit, now, stall) {
-                        let reason = Reason::NoData { seconds: stall.as_secs() };
-                        self.set(State::Stalled, reason.clone());
-                        return Outcome::Retry { reason, streamed: true };
-                    }
-                    if !recent(last_frame, now, undecodable_after) {
-                        let reason = Reason::Undecodable {
-                            seconds: undecodable_after.as_secs(),
-                            units_received: counters.units_received.load(Ordering::Relaxed),
-                        };
-                        self.set(State::Stalled, reason.clone());
-                        return Outcome::Retry { reason, streamed: true };
+                    if let Some(outcome) = self.check(&mut watchdog) {
+                        return outcome;
                     }
                 }
             }
         }
     }
+
+    /// Starts watching a connection attempt that holds `permit`.
+    pub(super) fn watchdog(&self, permit: OwnedSemaphorePermit) -> Watchdog {
+        let stall = self.shared.settings.stall_timeout;
+        Watchdog {
+            frames_at_start: self.status.counters.frames_decoded.load(Ordering::Relaxed),
+            started: Instant::now(),
+            permit: Some(permit),
+            streaming: false,
+            stall,
+            // A stream that delivers units but no decodable frame for this long is corrupt.
+            undecodable_after: stall.max(self.camera.sampling.interval * 3),
+        }
+    }
+
+    /// The first sampled frame arrived: streaming, and the connect permit goes back.
+    pub(super) fn first_frame(&self, watchdog: &mut Watchdog) {
+        watchdog.streaming = true;
+        watchdog.permit.take();
+        self.set(State::Streaming, Reason::FirstFrame);
+    }
+
+    /// The periodic check: no frame within the connect timeout, no data (stall), or
+    /// data but nothing decodes (corrupt). `Some` ends the attempt.
+    pub(super) fn check(&self, watchdog: &mut Watchdog) -> Option<Outcome> {
+        let settings = &self.shared.settings;
+        let counters = &self.status.counters;
+        let now = now_ms();
+        let stall = watchdog.stall;
+        let undecodable_after = watchdog.undecodable_after;
+        if !watchdog.streaming {
+            let decoded =
+                counters.frames_decoded.load(Ordering::Relaxed) - watchdog.frames_at_start;
+            if decoded > 0 {
+                self.first_frame(watchdog);
+            } else if watchdog.started.elapsed() > settings.connect_timeout.max(undecodable_after) {
+                let units = counters.units_received.load(Ordering::Relaxed);
+                let reason = if units > 0
+                    && recent(counters.last_unit_ms.load(Ordering::Relaxed), now, stall)
+                {
+                    Reason::Undecodable {
+                        seconds: watchdog.started.elapsed().as_secs(),
+                        units_received: units,
+                    }
+                } else {
+                    Reason::ConnectTimeout
+                };
+                return Some(Outcome::Retry {
+                    reason,
+                    streamed: false,
+                });
+            }
+            return None;
+        }
+        let last_unit = counters.last_unit_ms.load(Ordering::Relaxed);
+        let last_frame = counters.last_frame_ms.load(Ordering::Relaxed);
+        if !recent(last_unit, now, stall) {
+            let reason = Reason::NoData {
+                seconds: stall.as_secs(),
+            };
+            self.set(State::Stalled, reason.clone());
+            return Some(Outcome::Retry {
+                reason,
+                streamed: true,
+            });
+        }
+        if !recent(last_frame, now, undecodable_after) {
+            let reason = Reason::Undecodable {
+                seconds: undecodable_after.as_secs(),
+                units_received: counters.units_received.load(Ordering::Relaxed),
+            };
+            self.set(State::Stalled, reason.clone());
+            return Some(Outcome::Retry {
+                reason,
+                streamed: true,
+            });
+        }
+        None
+    }
+}
+
+impl Watchdog {
+    /// The connect permit, if the attempt still holds it.
+    pub(super) fn take_permit(&mut self) -> Option<OwnedSemaphorePermit> {
+        self.permit.take()
+    }
+}
+
+/// How often a camera's watchdog looks at its counters.
+pub(super) const WATCHDOG_PERIOD: Duration = Duration::from_millis(250);
+
+/// The state of one connection attempt, for its watchdog.
+pub(super) struct Watchdog {
+    frames_at_start: u64,
+    started: Instant,
+    /// The connect permit, held until the first frame.
+    permit: Option<OwnedSemaphorePermit>,
+    pub streaming: bool,
+    stall: Duration,
+    undecodable_after: Duration,
 }
 
 fn recent(at_ms: u64, now_ms: u64, within: Duration) -> bool {

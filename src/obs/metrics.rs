@@ -74,6 +74,15 @@ pub struct Metrics {
     pub decode_latency_seconds: Histogram,
     pub frames_consumed: Counter,
     pub detect: DetectMetrics,
+    /// From a sampled keyframe's arrival to its frame entering the FrameQueue.
+    pub keyframe_to_frame_seconds: Histogram,
+    /// Keyframes waiting for a decoder of the shared pool.
+    pub decoder_queue_depth: Gauge,
+    /// Keyframes handed to the pool that produced no frame (undecodable data).
+    pub decoder_failures: Counter,
+    /// Admission control: the decode budget and what admitted cameras need, in CPU ms per second.
+    pub decode_budget_ms_per_s: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub decode_admitted_ms_per_s: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 /// The per-camera handles, looked up once when a camera starts (never per frame).
@@ -86,6 +95,9 @@ pub struct CameraMetrics {
 
 /// Drop reason label: the FrameQueue was full and evicted this camera's oldest frame.
 pub const DROP_QUEUE_FULL: &str = "queue_full";
+/// Drop reason label: the shared decoder pool's queue was full and evicted this camera's
+/// oldest keyframe before it was decoded.
+pub const DROP_DECODER_QUEUE_FULL: &str = "decoder_queue_full";
 
 /// Drop reason label: the detector's queue was full and evicted this camera's oldest frame.
 pub const DROP_DETECT_QUEUE_FULL: &str = "detect_queue_full";
@@ -192,7 +204,7 @@ impl Metrics {
         );
         registry.register(
             "frame_to_event_seconds",
-            "From a frame leaving the pipeline to the event it triggered being emitted",
+            "From the keyframe arriving from the camera to the detection event it triggered",
             detect.frame_to_event_seconds.clone(),
         );
         registry.register(
@@ -200,8 +212,43 @@ impl Metrics {
             "Events whose evidence JPEGs could not be encoded or written",
             detect.evidence_failures.clone(),
         );
+        let keyframe_to_frame_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register(
+            "keyframe_to_frame_seconds",
+            "Time from a sampled keyframe arriving from the camera to its decoded frame entering the FrameQueue",
+            keyframe_to_frame_seconds.clone(),
+        );
+        let decoder_queue_depth = Gauge::default();
+        registry.register(
+            "decoder_queue_depth",
+            "Keyframes waiting for a decoder of the shared pool",
+            decoder_queue_depth.clone(),
+        );
+        let decoder_failures = Counter::default();
+        registry.register(
+            "decoder_failures",
+            "Keyframes the shared decoder pool could not decode (no frame came out)",
+            decoder_failures.clone(),
+        );
+        let decode_budget_ms_per_s = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "decode_budget_ms_per_s",
+            "Admission control: CPU milliseconds per second granted to decoding",
+            decode_budget_ms_per_s.clone(),
+        );
+        let decode_admitted_ms_per_s = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "decode_admitted_ms_per_s",
+            "Admission control: CPU milliseconds per second the admitted cameras need for decoding",
+            decode_admitted_ms_per_s.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
+            keyframe_to_frame_seconds,
+            decoder_queue_depth,
+            decoder_failures,
+            decode_budget_ms_per_s,
+            decode_admitted_ms_per_s,
             frames_received,
             frames_decoded,
             frames_dropped,
@@ -244,7 +291,11 @@ impl Metrics {
         self.frames_received.remove(&label);
         self.frames_decoded.remove(&label);
         self.reconnects.remove(&label);
-        for reason in [DROP_QUEUE_FULL, DROP_DETECT_QUEUE_FULL] {
+        for reason in [
+            DROP_QUEUE_FULL,
+            DROP_DETECT_QUEUE_FULL,
+            DROP_DECODER_QUEUE_FULL,
+        ] {
             self.frames_dropped.remove(&DropLabels {
                 camera: id.to_string(),
                 reason,

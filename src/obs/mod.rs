@@ -4,6 +4,6 @@
 mod metrics;
 
 pub use metrics::{
-    CameraMetrics, ClassLabel, DROP_DETECT_QUEUE_FULL, DROP_QUEUE_FULL, DetectMetrics, EventLabels,
-    Metrics, ModelLabel,
+    CameraMetrics, ClassLabel, DROP_DECODER_QUEUE_FULL, DROP_DETECT_QUEUE_FULL, DROP_QUEUE_FULL,
+    DetectMetrics, EventLabels, Metrics, ModelLabel,
 };

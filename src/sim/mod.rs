@@ -18,6 +18,7 @@
 //! | mount | behaviour |
 //! |---|---|
 //! | `/cam/{i}` | a good camera, looping its clip |
+//! | `/shared/{i}` | the same clip, but all clients of the mount share one media (one payloader, joining mid-GOP): a load generator whose cost per client is the sending only, so that a small machine can serve thousands of client sessions (`cameras` of them, like `/cam`) |
 //! | `/flaky/{i}` | like `/cam`, but the server closes the client's connection `flaky_period` after it asked for the stream (DESCRIBE); a reconnect gets a fresh period |
 //! | `/stall/{i}` | streams `stall_after` of video after each connection, then sends nothing while keeping the connection (and the RTSP session) open |
 //! | `/corrupt/{i}` | RTSP and RTP work, but every slice NAL unit's bytes after its NAL header are a seeded pseudo-random pattern: nothing decodes |
@@ -42,7 +43,7 @@
 //! [`run_cli`] serves until Ctrl-C. Errors are [`SimError`]. Logs go through `tracing`.
 
 mod cli;
-mod clip;
+pub(crate) mod clip;
 mod error;
 mod feeder;
 mod server;
@@ -207,7 +208,7 @@ impl RtspSim {
         format!("rtsp://{}:{}{}", self.host, self.port, mount)
     }
 
-    /// Every mount served, in order: cam, flaky, stall, corrupt, refuse, secure.
+    /// Every mount served, in order: cam, shared, flaky, stall, corrupt, refuse, secure.
     pub fn mounts(&self) -> Vec<String> {
         self.mounts.clone()
     }

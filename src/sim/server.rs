@@ -19,6 +19,9 @@ use super::{SimConfig, SimError};
 /// The media pipeline every mount serves; `src` is fed by a [`Feeder`].
 const LAUNCH: &str = "( appsrc name=src format=time max-buffers=5 ! h264parse \
                       ! rtph264pay name=pay0 pt=96 config-interval=-1 )";
+/// Pending connections the listening socket queues (the kernel caps it at `somaxconn`).
+const LISTEN_BACKLOG: i32 = 1024;
+
 /// The only credentials `/secure/*` accepts.
 pub(crate) const SECURE_USER: &str = "sim";
 pub(crate) const SECURE_PASSWORD: &str = "sim-secret";
@@ -35,6 +38,9 @@ const CORRUPTION_SEED: u64 = 0x5eed_c0de;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Behaviour {
     Good,
+    /// Like `Good`, but every client of the mount shares one media (one payloader): for load
+    /// runs where the simulator, not the client, would otherwise run out of CPU.
+    Shared,
     Flaky,
     Stall,
     Corrupt,
@@ -46,6 +52,7 @@ impl Behaviour {
     fn prefix(self) -> &'static str {
         match self {
             Behaviour::Good => "cam",
+            Behaviour::Shared => "shared",
             Behaviour::Flaky => "flaky",
             Behaviour::Stall => "stall",
             Behaviour::Corrupt => "corrupt",
@@ -67,6 +74,7 @@ pub(crate) struct Mount {
 pub(crate) fn plan_mounts(cfg: &SimConfig) -> Vec<Mount> {
     let kinds = [
         (Behaviour::Good, cfg.cameras),
+        (Behaviour::Shared, cfg.cameras),
         (Behaviour::Flaky, cfg.flaky),
         (Behaviour::Stall, cfg.stalling),
         (Behaviour::Corrupt, cfg.corrupt),
@@ -123,6 +131,9 @@ pub(crate) fn build_server(
     let server = rtsp::RTSPServer::new();
     server.set_address(&cfg.bind);
     server.set_service(&cfg.port.to_string());
+    // gst-rtsp-server listens with a backlog of 5 by default: a client storm of hundreds of
+    // connects overflows it and the kernel drops SYNs, so connects stall for seconds.
+    server.set_backlog(LISTEN_BACKLOG);
     server.set_auth(Some(&make_auth()));
     // By default every client is served on the server's one main-loop thread, and preparing a
     // media (building and prerolling its pipeline) blocks that thread: a storm of 200
@@ -178,8 +189,8 @@ fn make_factory(
     let factory = rtsp::RTSPMediaFactory::new();
     factory.set_launch(LAUNCH);
     // One media per connection: every client starts at a keyframe, and the per-connection
-    // timers of /flaky and /stall are simple.
-    factory.set_shared(false);
+    // timers of /flaky and /stall are simple. `/shared/*` shares one media among its clients.
+    factory.set_shared(mount.behaviour == Behaviour::Shared);
     factory
         .set_protocols(rtsp::gst_rtsp::RTSPLowerTrans::TCP | rtsp::gst_rtsp::RTSPLowerTrans::UDP);
     match mount.behaviour {

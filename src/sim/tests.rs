@@ -461,6 +461,8 @@ fn mounts_and_urls_follow_the_config() {
         [
             "/cam/1",
             "/cam/2",
+            "/shared/1",
+            "/shared/2",
             "/flaky/1",
             "/stall/1",
             "/corrupt/1",

@@ -48,6 +48,7 @@ pub fn fast_settings() -> IngestSettings {
         analysis_height: 320,
         pipelines_dir: None,
         reload_poll: Duration::from_secs(1),
+        ..IngestSettings::default()
     }
 }
 

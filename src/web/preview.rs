@@ -127,6 +127,7 @@ mod tests {
             stride,
             letterbox: Letterbox::fit((w, h), (w, h)),
             decode_latency: None,
+            received_at: std::time::Instant::now(),
             buffer,
         }
     }

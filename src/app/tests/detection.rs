@@ -89,6 +89,7 @@ fn red_square_frame(camera: &str, seq: u64, secs: u64, cell: (usize, usize)) -> 
         stride: STRIDE,
         letterbox: Letterbox::fit((SIZE as u32, SIZE as u32), (SIZE as u32, SIZE as u32)),
         decode_latency: None,
+        received_at: std::time::Instant::now(),
         buffer: gstreamer::Buffer::from_mut_slice(pixels),
     }
 }

@@ -1,0 +1,166 @@
+//! `sitcenter decode-floor`: the CPU cost of decoding and letterboxing just the sampled
+//! keyframes, with nothing received — the floor that a camera's ingest cost is measured
+//! against (docs/performance.md).
+//!
+//! The keyframes of a clip (each with its SPS/PPS, as the simulator sends them) go through
+//! the same [`DecoderPool`] as live cameras' keyframes, one after another, as fast as the
+//! pool decodes them; the process's CPU time over the run divided by the keyframes decoded
+//! is the cost per keyframe, and that divided by the sampling interval the cost per
+//! camera-second.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::appsink::Taps;
+use super::error::IngestError;
+use super::pool::{DecoderPool, Keyframe};
+use super::queue::FrameQueue;
+use super::status::{CameraStatus, DropLedger, Reason};
+use crate::domain::CameraId;
+use crate::obs::Metrics;
+
+/// `sitcenter decode-floor`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DecodeFloorArgs {
+    /// H.264 clip in MP4 whose keyframes are decoded.
+    #[arg(long, default_value = "test-media/synthetic-360p.mp4")]
+    pub media: PathBuf,
+    /// Keyframes to decode (the clip's keyframes, repeated).
+    #[arg(long, default_value_t = 1000)]
+    pub keyframes: usize,
+    /// Pool decoders.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Analysis size (letterboxed RGB), as `[ingest] analysis_width/height`.
+    #[arg(long, default_value_t = 640)]
+    pub width: u32,
+    #[arg(long, default_value_t = 640)]
+    pub height: u32,
+    /// Sampling interval, to turn the cost per keyframe into a cost per camera-second.
+    #[arg(long, default_value_t = 2.0)]
+    pub interval_s: f64,
+}
+
+/// What `decode-floor` measured (printed as JSON).
+#[derive(Debug, Clone, Serialize)]
+pub struct DecodeFloorReport {
+    pub media: String,
+    pub distinct_keyframes: usize,
+    pub keyframes_submitted: usize,
+    pub frames_delivered: u64,
+    pub workers: usize,
+    pub width: u32,
+    pub height: u32,
+    pub cpu_s: f64,
+    pub wall_s: f64,
+    pub cpu_ms_per_keyframe: f64,
+    pub cpu_ms_per_camera_second: f64,
+}
+
+/// CPU seconds (user + system) this process has used.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // /proc counts in USER_HZ, which the Linux ABI fixes at 100 on the platforms we run on.
+    Some(ticks / 100.0)
+}
+
+/// Decodes `args.keyframes` keyframes of `args.media` through a decoder pool.
+pub fn decode_floor(args: &DecodeFloorArgs) -> Result<DecodeFloorReport, IngestError> {
+    gst::init()?;
+    let clip = crate::sim::clip::Clip::load(&args.media).map_err(|e| IngestError::Replay {
+        file: args.media.display().to_string(),
+        element: "clip".to_owned(),
+        message: e.to_string(),
+    })?;
+    let keyframes: Vec<Vec<u8>> = clip
+        .frames
+        .iter()
+        .filter(|b| !b.flags().contains(gst::BufferFlags::DELTA_UNIT))
+        .filter_map(|b| b.map_readable().ok().map(|m| m.as_slice().to_vec()))
+        .collect();
+    if keyframes.is_empty() {
+        return Err(IngestError::Pool(format!(
+            "{} has no keyframe",
+            args.media.display()
+        )));
+    }
+    let metrics = Arc::new(Metrics::new());
+    let queue = Arc::new(FrameQueue::new(1024));
+    let status = Arc::new(CameraStatus::new(Reason::Started));
+    let camera = CameraId::new("floor");
+    let taps = Arc::new(Taps {
+        camera: camera.clone(),
+        status: status.clone(),
+        camera_metrics: metrics.camera(&camera),
+        metrics: metrics.clone(),
+        ledger: Arc::new(DropLedger::new(metrics.clone())),
+        queue: queue.clone(),
+        frame_arrived: Arc::default(),
+    });
+    let workers = args.workers.max(1);
+    let pool = DecoderPool::start(
+        workers,
+        4 * workers,
+        (args.width, args.height),
+        metrics.clone(),
+    )?;
+    let cancel = CancellationToken::new();
+    let mut delivered = 0u64;
+    let take = |wait: Duration| {
+        queue
+            .pop_batch(1024, wait)
+            .map_or(0, |batch| batch.len() as u64)
+    };
+    let started = Instant::now();
+    let cpu_before = process_cpu_seconds().unwrap_or(0.0);
+    for i in 0..args.keyframes {
+        // Keep a few keyframes per decoder in flight, never more than the pool queue holds.
+        while i as u64 - delivered >= 2 * workers as u64 {
+            let got = take(Duration::from_secs(5));
+            if got == 0 {
+                break; // a keyframe that produced no frame: do not wait forever
+            }
+            delivered += got;
+        }
+        let data = keyframes[i % keyframes.len()].clone();
+        let _submitted = pool.submit(Keyframe {
+            taps: taps.clone(),
+            cancel: cancel.clone(),
+            data,
+            received_at: Instant::now(),
+            pts: Duration::from_secs(i as u64 * 2),
+            seq: i as u64,
+        });
+    }
+    while delivered < args.keyframes as u64 {
+        let got = take(Duration::from_secs(5));
+        if got == 0 {
+            break;
+        }
+        delivered += got;
+    }
+    let cpu_s = process_cpu_seconds().unwrap_or(0.0) - cpu_before;
+    let wall_s = started.elapsed().as_secs_f64();
+    pool.stop();
+    let per_keyframe = cpu_s * 1000.0 / (delivered.max(1) as f64);
+    Ok(DecodeFloorReport {
+        media: args.media.display().to_string(),
+        distinct_keyframes: keyframes.len(),
+        keyframes_submitted: args.keyframes,
+        frames_delivered: delivered,
+        workers,
+        width: args.width,
+        height: args.height,
+        cpu_s,
+        wall_s,
+        cpu_ms_per_keyframe: per_keyframe,
+        cpu_ms_per_camera_second: per_keyframe / args.interval_s.max(1e-3),
+    })
+}

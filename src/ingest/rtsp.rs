@@ -1,0 +1,215 @@
+//! The `shared-decoder` backend's receive side: one camera's RTSP session with
+//! `retina` on the tokio runtime (no thread per camera), RTP over TCP depacketized into
+//! access units. Delta units are counted and dropped as they arrive; a keyframe that the
+//! analysis interval lets through is moved (not copied) into the shared
+//! [`DecoderPool`](super::pool::DecoderPool) with its SPS/PPS in front.
+//!
+//! retina puts no timeout on DESCRIBE, SETUP or PLAY: each gets
+//! `[ingest] connect_timeout_s` here. The supervisor's connect semaphore limits how many
+//! sessions are between connecting and their first frame (gst-rtsp-server's default
+//! listen backlog is 5; see docs/performance.md).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use retina::client::{
+    PlayOptions, Session, SessionOptions, SetupOptions, TcpTransportOptions, Transport,
+};
+use retina::codec::{CodecItem, FrameFormat};
+use tokio::sync::{Notify, OwnedSemaphorePermit};
+
+use super::appsink::IntervalGate;
+use super::pool::{DecoderPool, Keyframe, Submitted};
+use super::status::{Reason, now_ms};
+use super::supervisor::{CameraSupervisor, Outcome, WATCHDOG_PERIOD};
+
+/// Maps a retina error to what the supervisor does about it.
+fn classify(error: &retina::Error, request: &str, streaming: bool) -> Outcome {
+    match error.status_code() {
+        Some(401) => return Outcome::Fatal(Reason::Unauthorized),
+        Some(404) => return Outcome::Fatal(Reason::NotFound),
+        _ => {}
+    }
+    // The first line says what happened; the rest is connection context.
+    let text = error.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let detail = format!("{request}: {first}");
+    Outcome::Retry {
+        reason: if streaming {
+            Reason::ConnectionLost(detail)
+        } else {
+            Reason::ConnectionFailed(detail)
+        },
+        streamed: streaming,
+    }
+}
+
+fn timed_out(request: &str, limit: Duration) -> Outcome {
+    Outcome::Retry {
+        reason: Reason::ConnectionFailed(format!(
+            "{request}: no answer within {:.1} s",
+            limit.as_secs_f64()
+        )),
+        streamed: false,
+    }
+}
+
+/// Runs one RTSP request under the connect timeout.
+macro_rules! request {
+    ($name:literal, $limit:expr, $future:expr) => {
+        match tokio::time::timeout($limit, $future).await {
+            Err(_) => return timed_out($name, $limit),
+            Ok(Err(error)) => return classify(&error, $name, false),
+            Ok(Ok(value)) => value,
+        }
+    };
+}
+
+/// How long a stopped session may take to send its TEARDOWN and get the answer.
+const TEARDOWN_LIMIT: Duration = Duration::from_secs(2);
+/// How long a connect permit stays taken after a failed attempt closed its connection,
+/// so that the server has seen the close before the next attempt connects.
+const CONNECT_SETTLE: Duration = Duration::from_millis(50);
+
+impl CameraSupervisor {
+    /// One connection attempt with retina, watched by the same watchdog as a pipeline.
+    /// Returns after the session is torn down (TEARDOWN answered, or
+    /// [`TEARDOWN_LIMIT`]), as a pipeline attempt returns after `set_state(Null)`.
+    pub(super) async fn attempt_shared(
+        &self,
+        permit: OwnedSemaphorePermit,
+        pool: Arc<DecoderPool>,
+    ) -> Outcome {
+        let group = Arc::new(retina::client::SessionGroup::default());
+        let (outcome, permit) = self.session(permit, pool, group.clone()).await;
+        if tokio::time::timeout(TEARDOWN_LIMIT, group.await_teardown())
+            .await
+            .is_err()
+        {
+            tracing::debug!(camera = %self.camera.id, "no answer to TEARDOWN");
+        }
+        if permit.is_some() {
+            tokio::time::sleep(CONNECT_SETTLE).await;
+        }
+        outcome
+    }
+
+    /// The session itself; gives back the connect permit if no frame arrived.
+    async fn session(
+        &self,
+        permit: OwnedSemaphorePermit,
+        pool: Arc<DecoderPool>,
+        group: Arc<retina::client::SessionGroup>,
+    ) -> (Outcome, Option<OwnedSemaphorePermit>) {
+        let mut watchdog = self.watchdog(permit);
+        let outcome = self.stream(&mut watchdog, pool, group).await;
+        (outcome, watchdog.take_permit())
+    }
+
+    async fn stream(
+        &self,
+        watchdog: &mut super::supervisor::Watchdog,
+        pool: Arc<DecoderPool>,
+        group: Arc<retina::client::SessionGroup>,
+    ) -> Outcome {
+        let limit = self.shared.settings.connect_timeout;
+        let creds = self
+            .camera
+            .credentials
+            .as_ref()
+            .map(|c| retina::client::Credentials {
+                username: c.user.clone(),
+                password: c.password.clone(),
+            });
+        let options = SessionOptions::default()
+            .session_group(group)
+            .creds(creds)
+            .user_agent("sitcenter".to_owned());
+        let mut session = request!(
+            "DESCRIBE",
+            limit,
+            Session::describe(self.camera.url.clone(), options)
+        );
+        let Some(video) = session
+            .streams()
+            .iter()
+            .position(|s| s.media() == "video" && s.encoding_name() == "h264")
+        else {
+            return Outcome::Fatal(Reason::Pipeline(
+                "the camera offers no H.264 video stream (choose another pipeline template)"
+                    .to_owned(),
+            ));
+        };
+        let setup = SetupOptions::default()
+            .transport(Transport::Tcp(TcpTransportOptions::default()))
+            .frame_format(FrameFormat::SIMPLE);
+        request!("SETUP", limit, session.setup(video, setup));
+        let playing = request!("PLAY", limit, session.play(PlayOptions::default()));
+        let demuxed = match playing.demuxed() {
+            Ok(demuxed) => demuxed,
+            Err(error) => return classify(&error, "PLAY", false),
+        };
+        let mut demuxed = std::pin::pin!(demuxed);
+
+        let frame_arrived = Arc::new(Notify::new());
+        let taps = Arc::new(self.taps(frame_arrived.clone()));
+        let gate = IntervalGate::new(self.camera.sampling.interval);
+        let counters = &self.status.counters;
+        let mut seq = 0u64;
+        let mut tick = tokio::time::interval(WATCHDOG_PERIOD);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Created once: a fresh `cancelled()` per frame would register a waiter 25 times a second.
+        let cancelled = self.cancel.cancelled();
+        let mut cancelled = std::pin::pin!(cancelled);
+        loop {
+            tokio::select! {
+                () = &mut cancelled => return Outcome::Cancelled,
+                item = demuxed.next() => {
+                    let frame = match item {
+                        None => return Outcome::Retry { reason: Reason::EndOfStream, streamed: watchdog.streaming },
+                        Some(Err(error)) => return classify(&error, "stream", watchdog.streaming),
+                        Some(Ok(CodecItem::VideoFrame(frame))) => frame,
+                        Some(Ok(_)) => continue,
+                    };
+                    counters.units_received.fetch_add(1, Ordering::Relaxed);
+                    counters.last_unit_ms.store(now_ms(), Ordering::Relaxed);
+                    self.metrics.frames_received.inc();
+                    if !frame.is_random_access_point() {
+                        continue; // a delta unit: dropped here, never copied again
+                    }
+                    let t = Duration::from_secs_f64(frame.timestamp().elapsed_secs().max(0.0));
+                    if !gate.admit(t) {
+                        continue;
+                    }
+                    let job = Keyframe {
+                        taps: taps.clone(),
+                        cancel: self.cancel.clone(),
+                        received_at: Instant::now(),
+                        pts: t,
+                        seq,
+                        data: frame.into_data(),
+                    };
+                    seq += 1;
+                    match pool.submit(job) {
+                        Submitted::Queued => {}
+                        Submitted::Evicted(old) => {
+                            self.shared
+                                .ledger
+                                .dropped(&old.taps.camera, crate::obs::DROP_DECODER_QUEUE_FULL);
+                            tracing::debug!(camera = %old.taps.camera, "decoder queue full: dropped the oldest keyframe");
+                        }
+                        Submitted::Closed => return Outcome::Cancelled,
+                    }
+                }
+                () = frame_arrived.notified(), if !watchdog.streaming => self.first_frame(watchdog),
+                _ = tick.tick() => {
+                    if let Some(outcome) = self.check(watchdog) {
+                        return outcome;
+                    }
+                }
+            }
+        }
+    }
+}
