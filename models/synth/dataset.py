@@ -2,7 +2,8 @@
 
 Splits and their seeds (disjoint; the test split is never trained on or used for choosing
 anything):
-    train  seeds 1_000_000 + i
+    train  seeds 1_000_000 + i  (3000 pictures)
+    train2 seeds 1_003_000 + i  (3000 more, used by the final run)
     val    seeds 2_000_000 + i   (score thresholds are chosen here)
     test   seeds 3_000_000 + i   (held-out figures in models/README.md)
 Clips and fixtures use seeds from 4_000_000 and 5_000_000 (make_clips.py, make_fixtures.py).
@@ -21,7 +22,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scene  # noqa: E402
 
-SEED_BASE = {"train": 1_000_000, "val": 2_000_000, "test": 3_000_000}
+SEED_BASE = {"train": 1_000_000, "train2": 1_003_000, "val": 2_000_000, "test": 3_000_000}
 CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".cache")
 
 

@@ -179,8 +179,6 @@ def render_clip(name, sc, seed, seconds, script, notes, out_dir, kbps=450):
                 y1, y2 = max(0.0, y1 + dy), min(float(S.H), y2 + dy)
                 bb.append({"class": S.CLASSES[c], "box": [round(x1, 1), round(y1, 1), round(x2, 1), round(y2, 1)]})
             labels.append({"frame": i, "pts_ms": i * 1000 // FPS, "boxes": bb})
-            if i in (0, n // 2):
-                cv2.imwrite(f"/tmp/clip_{name}_{i}.png", img[:, :, ::-1])
             yield img
 
     path = os.path.join(out_dir, f"{name}.mp4")

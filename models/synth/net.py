@@ -5,8 +5,9 @@ per cell, no objectness), with the Ultralytics YOLOv8 output layout
     output0 float32 [B, 4 + 6, 1764]  rows cx, cy, w, h (input pixels), then 6 sigmoid scores
 
 Anchors: 28x48 at stride 8, then 14x24 at stride 16, then 7x12 at stride 32, each level
-row-major (1344 + 336 + 84 = 1764). Boxes are distances from the anchor point
-to the four sides (softplus, in stride units).
+row-major (1344 + 336 + 84 = 1764). Boxes: centre = anchor point + offset x stride (an anchor
+may predict a box that does not contain it: small manholes fall between anchor points), width
+and height = 2 x stride x softplus.
 """
 import torch
 import torch.nn as nn
@@ -56,7 +57,8 @@ class StreetNet(nn.Module):
         self.h5 = nn.Sequential(ConvBN(64, 64, 3), nn.Conv2d(64, 4 + nc, 1))
         for h in (self.h3, self.h4, self.h5):
             nn.init.constant_(h[1].bias[4:], -4.6)  # prior 0.01
-            nn.init.constant_(h[1].bias[:4], 0.5)
+            nn.init.constant_(h[1].bias[:2], 0.0)
+            nn.init.constant_(h[1].bias[2:4], 0.5)
         self._grid = {}
 
     def features(self, x):
@@ -82,13 +84,16 @@ class StreetNet(nn.Module):
         return self._grid[key]
 
     def raw(self, x):
-        """Training outputs: anchor points [A,2], strides [A], ltrb [B,A,4] (pixels), logits [B,A,nc]."""
+        """Training outputs: anchor points [A,2], strides [A], boxes [B,A,4] (cx, cy, w, h in
+        pixels), logits [B,A,nc]."""
         outs = self.features(x)
         shapes = [o.shape[-2:] for o in outs]
         pts, strides = self.grid([(int(h), int(w)) for h, w in shapes], x.device)
         flat = torch.cat([o.flatten(2) for o in outs], 2).permute(0, 2, 1)  # B, A, 4+nc
-        ltrb = F.softplus(flat[..., :4]) * strides[None, :, None]
-        return pts, strides, ltrb, flat[..., 4:]
+        s = strides[None, :, None]
+        ctr = pts[None] + flat[..., :2] * s
+        wh = F.softplus(flat[..., 2:4]) * 2.0 * s
+        return pts, strides, torch.cat([ctr, wh], -1), flat[..., 4:]
 
     def forward(self, x):
         """Export/inference: [B, 4 + nc, A] with cx, cy, w, h in input pixels and sigmoid scores."""
@@ -98,11 +103,10 @@ class StreetNet(nn.Module):
             b, c, h, w = o.shape
             ys = (torch.arange(h, dtype=torch.float32) + 0.5) * s
             xs = (torch.arange(w, dtype=torch.float32) + 0.5) * s
-            d = F.softplus(o[:, :4]) * s  # l, t, r, b
-            cx = xs.view(1, 1, w) + (d[:, 2] - d[:, 0]) * 0.5
-            cy = ys.view(1, h, 1) + (d[:, 3] - d[:, 1]) * 0.5
-            bw = d[:, 0] + d[:, 2]
-            bh = d[:, 1] + d[:, 3]
+            cx = xs.view(1, 1, w) + o[:, 0] * s
+            cy = ys.view(1, h, 1) + o[:, 1] * s
+            bw = F.softplus(o[:, 2]) * (2.0 * s)
+            bh = F.softplus(o[:, 3]) * (2.0 * s)
             box = torch.stack([cx, cy, bw, bh], 1)
             rows.append(torch.cat([box, torch.sigmoid(o[:, 4:])], 1).flatten(2))
         return torch.cat(rows, 2)

@@ -612,7 +612,7 @@ class Painter:
         cv2.ellipse(self.ids, cc, ax, float(ang), 0, 360, self.cur, -1, cv2.LINE_8, 2)
 
     def line(self, a, b, col, th):
-        th = max(1, int(round(th)))
+        th = min(255, max(1, int(round(th))))
         pa = (int(round(a[0] * 4)), int(round(a[1] * 4)))
         pb = (int(round(b[0] * 4)), int(round(b[1] * 4)))
         cv2.line(self.img, pa, pb, [float(x) for x in col], th, cv2.LINE_AA, 2)
@@ -666,6 +666,8 @@ def _ppm(cam, X, Z):
 def draw_object(P, scene, o, rng_frame):
     cam, light = scene.cam, scene.light
     p = o.p
+    if _depth(cam, o.X, o.Z) < 1.0:  # at or behind the camera (moving objects in clips)
+        return None
     if o.kind == "car":
         ca, sa = math.cos(p["ang"]), math.sin(p["ang"])
         col = p["col"]
