@@ -4,7 +4,7 @@ per anchor the best class among those passing their own threshold, class-aware g
 letterbox. A detection is a true positive when it overlaps an unmatched ground-truth box of its
 class by IoU >= 0.5 (greedy, best score first).
 
-    python3 evaluate.py MODEL.onnx --split val --choose   # choose per-class thresholds (max F1)
+    python3 evaluate.py MODEL.onnx --split val --choose   # per-class thresholds: max F1 over 0.05..0.90
     python3 evaluate.py MODEL.onnx --split test --thresholds 0.4,0.5,...  # held-out figures
     python3 evaluate.py MODEL.onnx --bench                # ms per frame, batch 1, one thread
 """
@@ -137,16 +137,18 @@ def load(split):
     return imgs, gts
 
 
-def evaluate(model, split, thresholds, threads=2):
+def evaluate(model, split, thresholds, threads=2, floor=0.01):
     sess = session(model, threads)
     imgs, gts = load(split)
     outs = run_model(sess, imgs)
     dets = [to_source(decode(o, thresholds)) for o in outs]
     scored, ngt = match(dets, gts)
+    # AP50 over (almost) all scores: decoded again with every threshold at `floor`
+    scored_all, _ = match([to_source(decode(o, [floor] * len(thresholds))) for o in outs], gts)
     res = {}
     for c, name in enumerate(scene.CLASSES):
         p, r, f, tp, fp = prf(scored[c], ngt[c], thresholds[c])
-        ap = average_precision(scored[c], ngt[c])
+        ap = average_precision(scored_all[c], ngt[c])
         res[name] = dict(threshold=round(float(thresholds[c]), 2), precision=round(p, 3), recall=round(r, 3),
                          f1=round(f, 3), tp=tp, fp=fp, gt=int(ngt[c]), ap50=round(ap, 3))
     return res, len(imgs)
@@ -177,7 +179,7 @@ def choose(model, split="val", threads=2, floor=0.05):
     scored, ngt = match(dets, gts)
     th = []
     for c in range(len(scene.CLASSES)):
-        best = max(np.arange(0.10, 0.91, 0.01), key=lambda t: (round(prf(scored[c], ngt[c], t)[2], 4), t))
+        best = max(np.arange(0.05, 0.91, 0.01), key=lambda t: (round(prf(scored[c], ngt[c], t)[2], 4), t))
         th.append(round(float(best), 2))
     return th
 
