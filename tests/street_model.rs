@@ -126,7 +126,10 @@ fn an_open_manhole_is_found_with_its_box_within_tolerance() {
     );
     assert!(d.score >= d.threshold);
     assert_eq!(d.model.name, "street");
-    assert_eq!(d.category.as_str(), "open_manhole");
+    assert_eq!(
+        d.category.as_ref().map(|c| c.as_str()),
+        Some("open_manhole")
+    );
 }
 
 #[test]

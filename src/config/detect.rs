@@ -200,6 +200,21 @@ pub(super) fn detect_settings(
                         );
                     }
                 }
+                for class in &r.classes {
+                    let spec = m.classes.iter().find(|k| k.name == *class.get_ref());
+                    if spec.is_some_and(|k| k.category.is_none()) {
+                        c.push(
+                            Some(class.span()),
+                            None,
+                            Some(&field),
+                            format!(
+                                "class `{}` has no `category` in {}: a hazard detector's classes must raise one",
+                                class.get_ref(),
+                                m.manifest_path.display()
+                            ),
+                        );
+                    }
+                }
             }
             None if raw.models.get_ref().contains_key(model) => {} // reported above
             None => c.push(
@@ -396,10 +411,16 @@ pub(super) fn check_categories(
     let mut needed: Vec<(String, String)> = Vec::new();
     for (name, route) in &detect.detectors {
         for class in &route.classes {
-            if let Some(spec) = detect.manifest.classes.iter().find(|c| c.name == *class) {
+            if let Some(category) = detect
+                .manifest
+                .classes
+                .iter()
+                .find(|c| c.name == *class)
+                .and_then(|c| c.category.as_ref())
+            {
                 needed.push((
                     format!("detect.detectors.{name}"),
-                    spec.category.as_str().to_owned(),
+                    category.as_str().to_owned(),
                 ));
             }
         }

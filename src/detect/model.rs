@@ -56,8 +56,10 @@ struct RawClass {
     name: String,
     /// Detections of this class below this score are discarded (0 < t <= 1).
     score_threshold: toml::Spanned<f32>,
-    /// The incident category a detection of this class raises.
-    category: Category,
+    /// The incident category a detection of this class raises; omitted for classes that
+    /// raise nothing by themselves (cars, people: the zone rules decide).
+    #[serde(default)]
+    category: Option<Category>,
 }
 
 /// One class the model outputs, in output order.
@@ -65,7 +67,8 @@ struct RawClass {
 pub struct ClassSpec {
     pub name: String,
     pub score_threshold: f32,
-    pub category: Category,
+    /// `None`: the class raises no incident by itself (it may still feed zone rules).
+    pub category: Option<Category>,
 }
 
 /// A validated model manifest.
@@ -454,7 +457,7 @@ mod tests {
                 .map(|i| ClassSpec {
                     name: format!("c{i}"),
                     score_threshold: 0.5,
-                    category: Category::new("open_manhole").expect("valid"),
+                    category: Some(Category::new("open_manhole").expect("valid")),
                 })
                 .collect(),
         }
@@ -515,7 +518,10 @@ mod tests {
         let m = ModelManifest::load(Path::new("models/tiny/model.toml")).expect("valid manifest");
         assert_eq!(m.name, "tiny");
         assert_eq!(m.thresholds(), vec![0.5, 0.6]);
-        assert_eq!(m.classes[1].category.as_str(), "illegal_dump");
+        assert_eq!(
+            m.classes[1].category.as_ref().map(Category::as_str),
+            Some("illegal_dump")
+        );
         assert_eq!(m.model_path, Path::new("models/tiny/model.onnx"));
         assert_eq!(
             (m.input_width, m.input_height, m.layout),

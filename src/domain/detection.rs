@@ -54,8 +54,9 @@ pub struct Detection {
     pub pts: Option<Duration>,
     /// Class label from the model manifest.
     pub class: Arc<str>,
-    /// The incident category this class raises.
-    pub category: Category,
+    /// The incident category this class raises; `None` for classes that raise nothing by
+    /// themselves (the zone rules give their offences a category).
+    pub category: Option<Category>,
     pub score: f32,
     /// The class's score threshold that this detection passed.
     pub threshold: f32,

@@ -113,14 +113,11 @@ impl EventStage {
                 continue;
             }
             track.alerted = true;
-            if let Some(i) = update.assigned.iter().position(|t| t == id) {
-                pending.push((
-                    *id,
-                    kept[i],
-                    EventKind::Hazard,
-                    kept[i].category.clone(),
-                    None,
-                ));
+            // Hazard classes raise a category (checked when the config loads).
+            if let Some(i) = update.assigned.iter().position(|t| t == id)
+                && let Some(category) = kept[i].category.clone()
+            {
+                pending.push((*id, kept[i], EventKind::Hazard, category, None));
             }
         }
         // Offences: zone rules on vehicles and persons.
@@ -369,7 +366,7 @@ mod tests {
                     ts: captured_at,
                     pts: None,
                     class: Arc::from(*class),
-                    category: Category::new("open_manhole").expect("code"),
+                    category: Some(Category::new("open_manhole").expect("code")),
                     score: 0.9,
                     threshold: 0.5,
                     bbox: *bbox,
