@@ -142,3 +142,104 @@ fn validate_reports_a_registry_database_that_does_not_answer() {
         "{stderr}"
     );
 }
+
+#[test]
+fn replay_scores_the_street_model_on_the_held_out_clips_and_fails_below_a_minimum() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = dir.path().join("replay.json");
+    let (code, stdout, stderr) = sitcenter(&[
+        "replay",
+        "test-media/labelled",
+        "--model",
+        "models/street/model.toml",
+        "--interval-s",
+        "0.4",
+        "--min-recall",
+        "manhole_open=0.8",
+        "--report",
+        report.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let classes = &json["models"][0]["summary"]["classes"];
+    for class in [
+        "manhole_open",
+        "manhole_closed",
+        "dump",
+        "bin",
+        "car",
+        "person",
+    ] {
+        let c = &classes[class];
+        assert!(c["truths"].as_u64().expect("truths") > 0, "{class}: {c}");
+        assert!(
+            c["recall"].is_number() && c["ap50"].is_number(),
+            "{class}: {c}"
+        );
+    }
+    let open = &classes["manhole_open"];
+    assert!(open["recall"].as_f64().expect("recall") >= 0.8, "{open}");
+    assert!(json["models"][0]["summary"]["map50"].is_number());
+
+    // The same run with a minimum no class reaches exits 3 and names the shortfalls.
+    let (code, stdout, _) = sitcenter(&[
+        "replay",
+        "test-media/labelled/manhole-day.mp4",
+        "--model",
+        "models/street/model.toml",
+        "--interval-s",
+        "0.4",
+        "--min-precision",
+        "1.0",
+        "--min-recall",
+        "1.0",
+    ]);
+    assert_eq!(code, 3, "{stdout}");
+    assert!(stdout.contains("BELOW MINIMUM: "), "{stdout}");
+}
+
+#[test]
+fn replay_with_a_baseline_reports_a_regression_of_the_weaker_model() {
+    // street-v0 is an early checkpoint of street: as the candidate it regresses.
+    let (code, stdout, stderr) = sitcenter(&[
+        "replay",
+        "test-media/labelled",
+        "--model",
+        "models/street-v0/model.toml",
+        "--baseline",
+        "models/street/model.toml",
+        "--interval-s",
+        "0.4",
+    ]);
+    assert_eq!(code, 4, "{stdout}{stderr}");
+    assert!(stdout.contains("candidate street-v0"), "{stdout}");
+    assert!(stdout.contains("baseline street "), "{stdout}");
+    assert!(stdout.contains("verdict: REGRESSION"), "{stdout}");
+    assert!(stdout.contains("manhole_open recall"), "{stdout}");
+}
+
+#[test]
+fn replay_names_a_broken_model_or_labels_file() {
+    let (code, _, stderr) = sitcenter(&[
+        "replay",
+        "test-media/synthetic-360p.mp4",
+        "--model",
+        "models/tiny/invalid/truncated.toml",
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("truncated.onnx"), "{stderr}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let labels = dir.path().join("broken.labels.json");
+    std::fs::write(&labels, "{\"format\": \"sitcenter-labels/1\",\n \"fps\": }").expect("write");
+    let (code, _, stderr) = sitcenter(&[
+        "replay",
+        "test-media/labelled/night.mp4",
+        "--model",
+        "models/street/model.toml",
+        "--labels",
+        labels.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("broken.labels.json:2:"), "{stderr}");
+}

@@ -34,8 +34,8 @@ pub enum LabelsError {
     },
 }
 
+/// Unknown top-level fields (`generator`, `notes`, …) are ignored, as docs/labels.md says.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawLabels {
     format: String,
     #[serde(default)]
@@ -45,10 +45,6 @@ struct RawLabels {
     fps: f64,
     classes: Vec<String>,
     frames: Vec<RawFrame>,
-    /// Free-form provenance (generator, seed); ignored.
-    #[serde(default)]
-    #[allow(dead_code)]
-    source: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -222,6 +218,7 @@ mod tests {
 
     const GOOD: &str = r#"{
   "format": "sitcenter-labels/1", "video": "a.mp4", "width": 640, "height": 360, "fps": 25,
+  "generator": "by hand", "notes": "ignored",
   "classes": ["manhole_open", "car"],
   "frames": [
     {"frame": 0, "pts_ms": 0, "boxes": [{"class": "manhole_open", "box": [10, 20, 50, 40]}]},
@@ -246,7 +243,7 @@ mod tests {
         let broken = GOOD.replace("\"fps\": 25,", "\"fps\": 25");
         let e = Labels::parse(Path::new("a.labels.json"), &broken).expect_err("broken");
         let text = e.to_string();
-        assert_eq!(text, "a.labels.json:3:3: expected `,` or `}`");
+        assert_eq!(text, "a.labels.json:4:3: expected `,` or `}`");
     }
 
     #[test]
