@@ -19,8 +19,17 @@ pub struct DemoArgs {
     /// 2-core laptop next to the simulator; see docs/performance.md.
     #[arg(long, default_value_t = 60)]
     pub cameras: usize,
-    /// Clip the simulated cameras loop.
-    #[arg(long, default_value = "test-media/synthetic-360p.mp4")]
+    /// Clips the simulated cameras loop (camera i plays clip i mod n): by default the
+    /// labelled street scenes the detector is scored on (test-media/labelled).
+    #[arg(
+        long,
+        default_values = [
+            "test-media/labelled/manhole-day.mp4",
+            "test-media/labelled/dump-overcast.mp4",
+            "test-media/labelled/sidewalk-snow.mp4",
+            "test-media/labelled/night.mp4",
+        ]
+    )]
     pub media: Vec<PathBuf>,
     /// Override `[http] listen`.
     #[arg(long)]
