@@ -18,10 +18,9 @@ import evaluate  # noqa: E402
 import scene  # noqa: E402
 from net import StreetNet  # noqa: E402
 
-# The manifest's `category` is mandatory and must be an incident category code. Only two classes
-# raise incidents by themselves; the other four carry the closest configured code as a
-# placeholder (see models/README.md, "Categories") until the manifest can mark a class as
-# raising nothing.
+# Incident categories raised by a class. Classes without one (closed covers, bins, cars,
+# people) raise nothing by themselves: the manifest omits their `category` (cars and people
+# still feed the zone rules of the offence detector).
 CATEGORY = {
     "manhole_open": "open_manhole",
     "manhole_closed": "open_manhole",
@@ -83,10 +82,10 @@ def write_manifest(path, name, version, thresholds, note):
         lines.append("[[classes]]")
         lines.append(f'name = "{c}"')
         lines.append(f"score_threshold = {t:.2f}")
-        cat = CATEGORY[c]
         if c in PLACEHOLDER:
-            lines.append(f'# placeholder: `{c}` raises no incident by itself; the manifest requires a code')
-        lines.append(f'category = "{cat}"')
+            lines.append("# no `category`: raises no incident by itself (cars and people feed the zone rules)")
+        else:
+            lines.append(f'category = "{CATEGORY[c]}"')
         lines.append("")
     with open(path, "w") as f:
         f.write("\n".join(lines))
