@@ -29,7 +29,7 @@ CATEGORY = {
     "car": "road_damage",
     "person": "yard_garbage",
 }
-PLACEHOLDER = {"manhole_closed", "bin", "car", "person"}
+NO_CATEGORY = {"manhole_closed", "bin", "car", "person"}
 
 
 def export_onnx(ckpt, path):
@@ -82,7 +82,7 @@ def write_manifest(path, name, version, thresholds, note):
         lines.append("[[classes]]")
         lines.append(f'name = "{c}"')
         lines.append(f"score_threshold = {t:.2f}")
-        if c in PLACEHOLDER:
+        if c in NO_CATEGORY:
             lines.append("# no `category`: raises no incident by itself (cars and people feed the zone rules)")
         else:
             lines.append(f'category = "{CATEGORY[c]}"')
