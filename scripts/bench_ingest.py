@@ -236,9 +236,19 @@ def plot(rows, floor, path):
     }
     fig, ax = plt.subplots(figsize=(8, 5))
     for case, style in (("shared", "o-"), ("pipeline", "s--"), ("all", "^:")):
-        pts = sorted((r["n"], r["cpu_ms_per_cam_s"]) for r in rows if r["case"] == case)
-        if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=labels[case])
+        pts = sorted((r["n"], r["cpu_ms_per_cam_s"], r["delivered_ratio"]) for r in rows if r["case"] == case)
+        if not pts:
+            continue
+        line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=labels[case])
+        short = [p for p in pts if p[2] < 0.999]
+        if short:
+            # Cameras that got no frames cost nothing to decode: these points are not comparable.
+            ax.plot([p[0] for p in short], [p[1] for p in short], "o", markersize=11,
+                    markerfacecolor="white", markeredgecolor=line.get_color(),
+                    label=f"{case}: fewer than 99.9 % of frames delivered (not a valid cost)")
+            for n, cost, ratio in short:
+                ax.annotate(f"{100 * ratio:.0f} % delivered", (n, cost), textcoords="offset points",
+                            xytext=(6, 8), fontsize=7)
     ns = sorted({r["n"] for r in rows})
     ax.axhline(floor["cpu_ms_per_camera_second"], color="grey", linewidth=1,
                label=f"floor: decode + letterbox the sampled keyframes only ({floor['cpu_ms_per_camera_second']:.2f} ms)")
@@ -277,9 +287,15 @@ def main():
     ap.add_argument("--sim-mounts", type=int, default=0,
                     help="0: camera i plays /cam/i (a media per session); K: camera i plays "
                          "/shared/((i-1) %% K + 1), K medias shared by N/K sessions each (a cheaper simulator)")
-    ap.add_argument("--json")
-    ap.add_argument("--plot")
+    ap.add_argument("--json", help="write the measurements here")
+    ap.add_argument("--from-json", help="print and plot earlier measurements instead of measuring")
+    ap.add_argument("--plot", help="PNG of CPU per camera-second against N (needs matplotlib)")
     args = ap.parse_args()
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.load(f)
+        report(args, saved["floor"], saved["base"], saved["rows"])
+        return
     counts = [int(c) for c in args.cameras.split(",")]
     extra = [int(c) for c in args.pipeline_cameras.split(",") if c]
     cases = args.cases.split(",")
@@ -322,6 +338,10 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"floor": floor, "base": base, "rows": rows}, f, indent=1)
+    report(args, floor, base, rows)
+
+
+def report(args, floor, base, rows):
     if args.plot:
         plot(rows, floor, args.plot)
     fl = floor["cpu_ms_per_camera_second"]

@@ -81,6 +81,9 @@ pub enum Reason {
     Pipeline(String),
     /// Removed (or the node stopped).
     Stopped,
+    /// Connected, but this node dropped the camera's sampled frames for lack of decode
+    /// capacity (its queues were full); the connection is kept.
+    Overloaded { frames_dropped: u64 },
     /// Admission control: the node's decode budget is spent by cameras admitted before.
     OverCapacity {
         /// CPU ms per second this camera would need for decoding.
@@ -115,6 +118,10 @@ impl std::fmt::Display for Reason {
             Reason::DecodeError(d) => write!(f, "decode error: {d}"),
             Reason::Pipeline(d) => write!(f, "pipeline error: {d}"),
             Reason::Stopped => f.write_str("stopped"),
+            Reason::Overloaded { frames_dropped } => write!(
+                f,
+                "node overloaded: {frames_dropped} sampled frames dropped in its queues before analysis; waiting for capacity"
+            ),
             Reason::OverCapacity {
                 needs_ms_per_s,
                 left_ms_per_s,

@@ -228,6 +228,8 @@ impl CameraSupervisor {
         let stall = self.shared.settings.stall_timeout;
         Watchdog {
             frames_at_start: self.status.counters.frames_decoded.load(Ordering::Relaxed),
+            drops_seen: self.status.counters.frames_dropped.load(Ordering::Relaxed),
+            overloaded_at: None,
             started: Instant::now(),
             permit: Some(permit),
             streaming: false,
@@ -252,6 +254,34 @@ impl CameraSupervisor {
         let now = now_ms();
         let stall = watchdog.stall;
         let undecodable_after = watchdog.undecodable_after;
+        // Frames of this camera dropped in our own queues: the node is short of decode
+        // capacity. That is not the camera's fault and reconnecting would not help.
+        let drops = counters.frames_dropped.load(Ordering::Relaxed);
+        if drops > watchdog.drops_seen {
+            let first = watchdog.overloaded_at.is_none();
+            watchdog.drops_seen = drops;
+            watchdog.overloaded_at = Some(Instant::now());
+            if first && !watchdog.streaming {
+                watchdog.permit.take(); // connected: let other cameras connect meanwhile
+                self.set(
+                    State::Connecting,
+                    Reason::Overloaded {
+                        frames_dropped: drops,
+                    },
+                );
+            }
+        }
+        let overloaded = watchdog
+            .overloaded_at
+            .is_some_and(|at| at.elapsed() <= undecodable_after);
+        if overloaded && recent(counters.last_unit_ms.load(Ordering::Relaxed), now, stall) {
+            if !watchdog.streaming
+                && counters.frames_decoded.load(Ordering::Relaxed) > watchdog.frames_at_start
+            {
+                self.first_frame(watchdog);
+            }
+            return None;
+        }
         if !watchdog.streaming {
             let decoded =
                 counters.frames_decoded.load(Ordering::Relaxed) - watchdog.frames_at_start;
@@ -316,6 +346,9 @@ pub(super) const WATCHDOG_PERIOD: Duration = Duration::from_millis(250);
 /// The state of one connection attempt, for its watchdog.
 pub(super) struct Watchdog {
     frames_at_start: u64,
+    /// `frames_dropped` when last looked at, and when it last grew.
+    drops_seen: u64,
+    overloaded_at: Option<Instant>,
     started: Instant,
     /// The connect permit, held until the first frame.
     permit: Option<OwnedSemaphorePermit>,
