@@ -3,7 +3,7 @@
 Splits and their seeds (disjoint; the test split is never trained on or used for choosing
 anything):
     train  seeds 1_000_000 + i  (3000 pictures)
-    train2 seeds 1_003_000 + i  (3000 more, used by the final run)
+    train2 seeds 1_003_000 + i  (optional extra pictures; not used by the committed models)
     val    seeds 2_000_000 + i   (score thresholds are chosen here)
     test   seeds 3_000_000 + i   (held-out figures in models/README.md)
 Clips and fixtures use seeds from 4_000_000 and 5_000_000 (make_clips.py, make_fixtures.py).
