@@ -10,8 +10,9 @@
 //! reference pictures). Pictures of another size renegotiate the caps downstream.
 //!
 //! Queue policy: the jobs wait in one bounded queue shared by the workers
-//! (`[ingest] decoder_queue_capacity`); when it is full the oldest keyframe is evicted
-//! and counted against its camera (`frames_dropped_total{reason="decoder_queue_full"}`).
+//! (`[ingest] decoder_queue_capacity`); when it is full a keyframe is evicted — that of the
+//! camera served most recently (the oldest on a tie), so that under overload no camera
+//! starves — and counted against its camera (`frames_dropped_total{reason="decoder_queue_full"}`).
 //! Each worker's appsrc holds at most two jobs and blocks the worker beyond that, so the
 //! only backlog is that queue. Frames leave through [`Taps::deliver`] (FrameQueue, drop
 //! oldest) from the appsink callback; a frame is matched to its job by the timestamp
@@ -20,6 +21,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -150,12 +152,31 @@ impl DecoderPool {
         if inner.closed {
             return Submitted::Closed;
         }
-        let evicted = if inner.jobs.len() >= self.queue.capacity {
-            inner.jobs.pop_front()
-        } else {
-            None
-        };
-        inner.jobs.push_back(job);
+        let mut evicted = None;
+        let mut job_opt = Some(job);
+        if inner.jobs.len() >= self.queue.capacity {
+            // Fair eviction: the keyframe of the camera served most recently goes (the
+            // oldest of those on a tie), so that under overload no camera is starved
+            // because its keyframes happen to arrive first in every burst.
+            let served =
+                |j: &Keyframe| j.taps.status.counters.last_frame_ms.load(Ordering::Relaxed);
+            let victim = inner
+                .jobs
+                .iter()
+                .enumerate()
+                .max_by_key(|(i, j)| (served(j), std::cmp::Reverse(*i)))
+                .map(|(i, j)| (i, served(j)));
+            match (victim, &job_opt) {
+                (Some((_, queued)), Some(new)) if served(new) > queued => {
+                    evicted = job_opt.take();
+                }
+                (Some((i, _)), _) => evicted = inner.jobs.remove(i),
+                _ => {}
+            }
+        }
+        if let Some(job) = job_opt {
+            inner.jobs.push_back(job);
+        }
         let depth = inner.jobs.len();
         drop(inner);
         self.queue.ready.notify_one();
@@ -606,5 +627,50 @@ mod tests {
         }
         pool.stop();
         assert!(matches!(pool.submit(job(3)), Submitted::Closed));
+    }
+
+    #[test]
+    fn a_full_decoder_queue_evicts_the_keyframe_of_the_camera_served_most_recently() {
+        gst::init().expect("gst init");
+        let bench = Bench::new();
+        let (starved, served) = (bench.taps("starved"), bench.taps("served"));
+        served
+            .status
+            .counters
+            .last_frame_ms
+            .store(crate::ingest::status::now_ms(), Ordering::Relaxed);
+        let pool = DecoderPool {
+            queue: Arc::new(JobQueue {
+                inner: Mutex::new(Jobs {
+                    jobs: VecDeque::new(),
+                    closed: false,
+                }),
+                ready: Condvar::new(),
+                capacity: 2,
+            }),
+            workers: Mutex::new(Vec::new()),
+            metrics: bench.metrics.clone(),
+        };
+        let job = |taps: &Arc<Taps>, seq: u64| Keyframe {
+            taps: taps.clone(),
+            cancel: CancellationToken::new(),
+            data: vec![0, 0, 0, 1],
+            received_at: Instant::now(),
+            pts: Duration::ZERO,
+            seq,
+        };
+        // The starved camera's keyframe is the oldest, yet the served camera's goes.
+        assert!(matches!(pool.submit(job(&starved, 0)), Submitted::Queued));
+        assert!(matches!(pool.submit(job(&served, 1)), Submitted::Queued));
+        match pool.submit(job(&starved, 2)) {
+            Submitted::Evicted(old) => assert_eq!(old.taps.camera.as_str(), "served"),
+            _ => panic!("expected an eviction"),
+        }
+        // A new keyframe of a camera served more recently than anything queued is dropped itself.
+        match pool.submit(job(&served, 3)) {
+            Submitted::Evicted(old) => assert_eq!(old.seq, 3),
+            _ => panic!("expected an eviction"),
+        }
+        pool.stop();
     }
 }
