@@ -243,7 +243,7 @@ mod tests {
         let broken = GOOD.replace("\"fps\": 25,", "\"fps\": 25");
         let e = Labels::parse(Path::new("a.labels.json"), &broken).expect_err("broken");
         let text = e.to_string();
-        assert_eq!(text, "a.labels.json:4:3: expected `,` or `}`");
+        assert_eq!(text, "a.labels.json:3:3: expected `,` or `}`");
     }
 
     #[test]
