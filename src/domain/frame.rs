@@ -66,6 +66,33 @@ pub struct Frame {
     pub buffer: gstreamer::Buffer,
 }
 
+/// Why a frame's pixels could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PixelsError {
+    /// The buffer cannot be mapped for reading.
+    Map,
+    /// The buffer is smaller than `stride`, `width` and `height` say.
+    Short,
+}
+
+impl Frame {
+    /// The pixels as packed RGB rows, the row padding removed (GStreamer pads rows to 4
+    /// bytes). Shared by the UI snapshots and the event evidence.
+    pub fn packed_rgb(&self) -> Result<Vec<u8>, PixelsError> {
+        let map = self.buffer.map_readable().map_err(|_| PixelsError::Map)?;
+        let (w, h) = (self.width as usize, self.height as usize);
+        let row = w * 3;
+        if self.stride < row || map.len() < self.stride * h.saturating_sub(1) + row {
+            return Err(PixelsError::Short);
+        }
+        let mut packed = Vec::with_capacity(row * h);
+        for y in 0..h {
+            packed.extend_from_slice(&map[y * self.stride..y * self.stride + row]);
+        }
+        Ok(packed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ mod position;
 
 pub use detection::{BBox, Detection, ModelRef};
 pub use event::{DetectionEvent, EventKind, Evidence};
-pub use frame::{Frame, Letterbox};
+pub use frame::{Frame, Letterbox, PixelsError};
 pub use ids::CameraId;
 pub use incident::{
     Category, CategoryError, EvidenceRef, Observation, RejectReason, Source, Status,

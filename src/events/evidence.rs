@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::domain::{BBox, Evidence, Frame};
+use crate::domain::{BBox, Evidence, Frame, PixelsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvidenceError {
@@ -47,20 +47,10 @@ pub fn safe_name(id: &str) -> String {
 
 /// The frame's pixels as packed RGB rows (GStreamer pads rows to 4 bytes).
 pub fn packed_rgb(frame: &Frame) -> Result<Vec<u8>, EvidenceError> {
-    let map = frame
-        .buffer
-        .map_readable()
-        .map_err(|_| EvidenceError::Map)?;
-    let (w, h) = (frame.width as usize, frame.height as usize);
-    let row = w * 3;
-    if frame.stride < row || map.len() < frame.stride * h.saturating_sub(1) + row {
-        return Err(EvidenceError::Short);
-    }
-    let mut packed = Vec::with_capacity(row * h);
-    for y in 0..h {
-        packed.extend_from_slice(&map[y * frame.stride..y * frame.stride + row]);
-    }
-    Ok(packed)
+    frame.packed_rgb().map_err(|e| match e {
+        PixelsError::Map => EvidenceError::Map,
+        PixelsError::Short => EvidenceError::Short,
+    })
 }
 
 /// Draws a 2-pixel rectangle for `bbox` (source pixels), mapped into the analysis frame.

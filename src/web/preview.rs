@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::domain::{CameraId, Frame};
+use crate::domain::{CameraId, Frame, PixelsError};
 
 /// How long a camera stays "watched" after its snapshot was last asked for.
 const WATCH_FOR: Duration = Duration::from_secs(60);
@@ -87,16 +87,10 @@ impl Previews {
 
 /// Encodes a packed-RGB frame (rows `stride` bytes apart) as JPEG.
 pub fn encode_jpeg(frame: &Frame, quality: u8) -> Result<Vec<u8>, PreviewError> {
-    let map = frame.buffer.map_readable().map_err(|_| PreviewError::Map)?;
-    let (w, h) = (frame.width as usize, frame.height as usize);
-    let row = w * 3;
-    if frame.stride < row || map.len() < frame.stride * (h.saturating_sub(1)) + row {
-        return Err(PreviewError::Short);
-    }
-    let mut packed = Vec::with_capacity(row * h);
-    for y in 0..h {
-        packed.extend_from_slice(&map[y * frame.stride..y * frame.stride + row]);
-    }
+    let packed = frame.packed_rgb().map_err(|e| match e {
+        PixelsError::Map => PreviewError::Map,
+        PixelsError::Short => PreviewError::Short,
+    })?;
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality).encode(
         &packed,
