@@ -70,7 +70,11 @@ def decode(out, thresholds, iou, max_det, scale, px, py):
     if len(best) == 0:
         return []
     xywh = np.stack([boxes[:, 0] - boxes[:, 2] / 2, boxes[:, 1] - boxes[:, 3] / 2, boxes[:, 2], boxes[:, 3]], 1)
-    idx = cv2.dnn.NMSBoxesBatched(xywh.tolist(), best.tolist(), cls.tolist(), 0.0, iou)
+    # Class-aware NMS by offsetting each class's boxes apart (what Ultralytics does;
+    # cv2.dnn.NMSBoxesBatched needs OpenCV >= 4.7, Debian 12 ships 4.6).
+    shifted = xywh.copy()
+    shifted[:, :2] += cls[:, None].astype(np.float32) * 4096.0
+    idx = cv2.dnn.NMSBoxes(shifted.tolist(), best.tolist(), 0.0, iou)
     idx = np.array(idx).reshape(-1)[:max_det]
     result = []
     for i in idx:
@@ -133,7 +137,7 @@ def main():
     group = f"{manifest['name']}_model_batch"
     if not args.skip_cargo:
         env = dict(os.environ, SITCENTER_BENCH_MODEL=os.path.abspath(args.model))
-        subprocess.run(["cargo", "bench", "--bench", "detect", "--", "--noplot", group + "|preprocess"], cwd=ROOT, env=env, check=True)
+        subprocess.run(["cargo", "bench", "--bench", "detect", "--", "--noplot", group + "|preprocess|letterbox"], cwd=ROOT, env=env, check=True)
     rows = []
     for batch in batches:
         py = python_loop(manifest, frames, batch, args.seconds)
@@ -156,9 +160,25 @@ def main():
         ratio = f"{r['rust_frames_per_s'] / py_no_lb:.2f}×" if r["rust_frames_per_s"] else "—"
         rust = f"{r['rust_frames_per_s']:.1f}" if r["rust_frames_per_s"] else "—"
         print(f"| {r['batch']} | {rust} | {py['frames_per_s']:.1f} / {py_no_lb:.1f} | {ratio} | {split} |")
+    # The Rust side's letterbox (criterion, same run) beside the Python loop's cv2 letterbox.
+    stages = {}
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    for path in sorted(glob.glob(os.path.join(target, "criterion", "letterbox_*", "*", "new", "estimates.json"))):
+        bench_dir = os.path.dirname(os.path.dirname(path))
+        name = f"{os.path.basename(os.path.dirname(bench_dir))}/{os.path.basename(bench_dir)}"
+        with open(path) as f:
+            stages[name] = json.load(f)["mean"]["point_estimate"] / 1e6
+    py_lb = rows[0]["python"]["ms_per_frame"]["letterbox"] if rows else None
+    if stages:
+        print("\n| letterbox (one frame) | ms |\n|---|---|")
+        for name, ms in stages.items():
+            print(f"| Rust: {name} | {ms:.3f} |")
+        if py_lb is not None:
+            print(f"| Python: cv2.resize + copyMakeBorder (BGR, fixtures), batch 1 | {py_lb:.3f} |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"model": manifest["name"], "version": manifest["version"], "rows": rows}, f, indent=2)
+            json.dump({"model": manifest["name"], "version": manifest["version"], "rows": rows,
+                       "letterbox_ms": stages}, f, indent=2)
 
 
 if __name__ == "__main__":
