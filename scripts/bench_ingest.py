@@ -120,11 +120,16 @@ def camera_url(args, i):
 def write_site(d, n, case, interval, args, http_port, connects):
     backend = "pipeline" if case in ("pipeline", "all") else "shared-decoder"
     mode = "all" if case == "all" else "keyframes"
+    # `shared-per-packet`: the new design reading each packet as it arrives (the default
+    # reads each socket at most every receive_batch_ms = 100 and takes all that arrived).
+    per_packet = "receive_batch_ms = 0\n" if case == "shared-per-packet" else ""
+    if args.decoder_workers:
+        per_packet += f"decoder_workers = {args.decoder_workers}\n"
     with open(os.path.join(d, "site.toml"), "w") as f:
         f.write(
             "[site]\nname = \"bench\"\nbounds = { south = 51.0, west = 71.0, north = 51.5, east = 72.0 }\n"
             f"[ingest]\nmax_concurrent_connects = {connects}\nframe_queue_capacity = 1024\n"
-            f"rtsp_backend = \"{backend}\"\n"
+            f"rtsp_backend = \"{backend}\"\n{per_packet}"
             # Admission control off for the measurement: every camera is admitted.
             "decode_budget_ms_per_s = 1000000.0\n"
             f"[http]\nlisten = \"127.0.0.1:{http_port}\"\n"
@@ -166,6 +171,7 @@ def run_case(args, n, case, sim):
             time.sleep(args.settle)
             before = {c["id"]: c["frames_decoded"] for c in cameras_api(http_port)}
             drops_before = {c["id"]: c["frames_dropped"] for c in cameras_api(http_port)}
+            units_before = {c["id"]: c["units_received"] for c in cameras_api(http_port)}
             lat0 = latency_buckets(http_port)
             cpu0, _, _ = proc_sample(proc.pid)
             sim0, _, _ = proc_sample(sim.pid)
@@ -181,6 +187,11 @@ def run_case(args, n, case, sim):
             lat1 = latency_buckets(http_port)
             after = cameras_api(http_port)
             delivered = [c["frames_decoded"] - before.get(c["id"], 0) for c in after]
+            # Sampled frames due = access units the camera sent in the window ÷ (fps × interval):
+            # the same instants bound both counts, so cameras whose keyframes all fall on
+            # the same phase do not read as 93 % or 107 % in a short window.
+            units = [c["units_received"] - units_before.get(c["id"], 0) for c in after]
+            due = sum(units) / (args.fps * args.interval)
             dropped = sum(c["frames_dropped"] - drops_before.get(c["id"], 0) for c in after)
             expected_each = elapsed / args.interval
             p50, p99 = quantile(lat0, lat1, 0.5), quantile(lat0, lat1, 0.99)
@@ -194,7 +205,8 @@ def run_case(args, n, case, sim):
                 "sim_cores": (sim1 - sim0) / elapsed,
                 "rss": rss_max,
                 "threads": threads_max,
-                "delivered_ratio": (sum(delivered) / (n * expected_each)) if n else 1.0,
+                "delivered_ratio": (sum(delivered) / due) if n and due else (1.0 if not n else 0.0),
+                "received_ratio": (sum(units) / (n * args.fps * elapsed)) if n else 1.0,
                 "min_per_camera": min(delivered) if delivered else 0,
                 "cameras_without_frames": sum(1 for x in delivered if x == 0),
                 "expected_per_camera": expected_each,
@@ -231,28 +243,33 @@ def plot(rows, floor, path):
     import matplotlib.pyplot as plt
     labels = {
         "shared": "retina + shared keyframe decoders (new default)",
+        "shared-per-packet": "same, reading every packet as it arrives (receive_batch_ms = 0)",
         "pipeline": "one GStreamer pipeline per camera, keyframes (baseline)",
         "all": "one pipeline per camera, decode every frame",
     }
     fig, ax = plt.subplots(figsize=(8, 5))
-    for case, style in (("shared", "o-"), ("pipeline", "s--"), ("all", "^:")):
-        pts = sorted((r["n"], r["cpu_ms_per_cam_s"], r["delivered_ratio"]) for r in rows if r["case"] == case)
+    for case, style in (("shared", "o-"), ("shared-per-packet", "d-."), ("pipeline", "s--"), ("all", "^:")):
+        pts = sorted((r["n"], r["cpu_ms_per_cam_s"], r["delivered_ratio"], r["dropped"]) for r in rows if r["case"] == case)
         if not pts:
             continue
         line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=labels[case])
-        short = [p for p in pts if p[2] < 0.999]
+        # Not served: frames dropped, or clearly fewer delivered than due (the window's
+        # edges alone move the ratio by ±0.2 %).
+        short = [p for p in pts if p[3] > 0 or p[2] < 0.99]
         if short:
             # Cameras that got no frames cost nothing to decode: these points are not comparable.
             ax.plot([p[0] for p in short], [p[1] for p in short], "o", markersize=11,
                     markerfacecolor="white", markeredgecolor=line.get_color(),
-                    label=f"{case}: fewer than 99.9 % of frames delivered (not a valid cost)")
-            for n, cost, ratio in short:
+                    label=f"{case}: frames dropped, node not keeping up (not a valid cost)")
+            for n, cost, ratio, _ in short:
                 ax.annotate(f"{100 * ratio:.0f} % delivered", (n, cost), textcoords="offset points",
                             xytext=(6, 8), fontsize=7)
     ns = sorted({r["n"] for r in rows})
     ax.axhline(floor["cpu_ms_per_camera_second"], color="grey", linewidth=1,
                label=f"floor: decode + letterbox the sampled keyframes only ({floor['cpu_ms_per_camera_second']:.2f} ms)")
     ax.axhline(2.0, color="red", linewidth=0.8, linestyle="--", label="target ≤ 2 ms")
+    ax.axhline(1.3 * floor["cpu_ms_per_camera_second"], color="orange", linewidth=0.8, linestyle="--",
+               label=f"target ≤ 1.3 × floor ({1.3 * floor['cpu_ms_per_camera_second']:.2f} ms)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(ns)
@@ -278,6 +295,8 @@ def main():
     ap.add_argument("--pipeline-cameras", default="",
                     help="extra N for the baseline cases when below --cameras (e.g. 50,200)")
     ap.add_argument("--interval", type=float, default=2.0)
+    ap.add_argument("--decoder-workers", type=int, default=0, help="[ingest] decoder_workers (0: the default)")
+    ap.add_argument("--fps", type=float, default=25.0, help="the simulated cameras' frame rate")
     ap.add_argument("--window", type=float, default=20.0)
     ap.add_argument("--settle", type=float, default=3.0)
     ap.add_argument("--start-limit", type=float, default=300.0)
@@ -316,9 +335,9 @@ def main():
         plan = []
         for n in sorted(set(counts + extra)):
             for case in cases:
-                if case == "shared" and n not in counts:
+                if case.startswith("shared") and n not in counts:
                     continue
-                if case == "pipeline" and n > args.pipeline_max:
+                if case in ("pipeline", "shared-per-packet") and n > args.pipeline_max:
                     continue
                 if case == "all" and n > args.all_max:
                     continue
@@ -350,15 +369,17 @@ def report(args, floor, base, rows):
           f"per keyframe = {fl:.2f} ms per camera-second at one keyframe every {args.interval:g} s.")
     print(f"Process with no cameras: RSS {base['rss']/1e6:.1f} MB, {base['threads']} threads.\n")
     print("| cameras | ingest | CPU ms per camera-second | × floor | cores used (sim) | RSS per camera (MB) | "
-          "threads (per camera) | sampled frames delivered / expected | fewest of one camera (expected) | "
+          "threads (per camera) | stream received | sampled frames delivered / due | fewest of one camera (expected) | "
           "cameras without frames | dropped | keyframe → frame p50 / p99 (ms) | start-up (s) |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    names = {"shared": "shared decoders", "pipeline": "pipeline per camera", "all": "pipeline, every frame"}
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    names = {"shared": "shared decoders", "shared-per-packet": "shared decoders, read per packet",
+             "pipeline": "pipeline per camera", "all": "pipeline, every frame"}
     for r in rows:
         print(
             f"| {r['n']} | {names[r['case']]} | {r['cpu_ms_per_cam_s']:.2f} | {r['cpu_ms_per_cam_s']/fl:.2f} | "
             f"{r['cpu_cores']:.2f} ({r['sim_cores']:.2f}) | {r['rss_per_cam_mb']:.2f} | "
-            f"{r['threads']} ({r['threads_per_cam']:.2f}) | {100*r['delivered_ratio']:.1f} % | "
+            f"{r['threads']} ({r['threads_per_cam']:.2f}) | {100*r.get('received_ratio', float('nan')):.1f} % | "
+            f"{100*r['delivered_ratio']:.2f} % | "
             f"{r['min_per_camera']} ({r['expected_per_camera']:.1f}) | {r['cameras_without_frames']} | "
             f"{r['dropped']} | {fmt(r['latency_p50_ms'], '.1f')} / {fmt(r['latency_p99_ms'], '.1f')} | "
             f"{r['start_s']:.0f} |"

@@ -41,6 +41,7 @@ fn camera(i: usize, port: u16) -> CameraConfig {
         sampling: Sampling {
             mode: SamplingMode::Keyframes,
             interval: Duration::from_secs(2),
+            quiet: None,
         },
         transport: Transport::Tcp,
         pipeline: "rtsp-h264".to_owned(),

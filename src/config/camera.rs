@@ -9,10 +9,11 @@ use toml::Spanned;
 use super::error::Collector;
 use super::raw::{RawCamera, RawDefaults, RawSampling, RawSecretsFile};
 use super::{
-    Bounds, CalibrationPoint, CameraConfig, Credentials, KNOWN_DETECTORS, Sampling, SamplingMode,
-    Transport, ZONE_KINDS, Zone,
+    Bounds, CalibrationPoint, CameraConfig, Credentials, KNOWN_DETECTORS, QuietHours, Sampling,
+    SamplingMode, Transport, ZONE_KINDS, Zone,
 };
 use crate::domain::{CameraId, Position};
+use crate::events::NightHours;
 
 /// Environment variable prefix that overrides a secrets-file credential:
 /// `SITCENTER_CREDENTIALS_<KEY>=user:password` (key upper-cased, `-` → `_`).
@@ -24,21 +25,32 @@ pub(super) struct Defaults {
     sampling: Sampling,
     transport: Transport,
     pipeline: Option<String>,
+    /// The site's (`[site] utc_offset_minutes`), for quiet hours.
+    utc_offset_minutes: i32,
 }
 
 pub(super) fn check_defaults(
     raw: &RawDefaults,
     known_pipelines: &[String],
+    utc_offset_minutes: i32,
     c: &mut Collector<'_>,
 ) -> Defaults {
     Defaults {
+        utc_offset_minutes,
         detectors: raw
             .detectors
             .as_ref()
             .map(|d| check_detectors(d, None, "defaults.detectors", c))
             .unwrap_or_default(),
         sampling: raw.sampling.as_ref().map_or_else(Sampling::default, |s| {
-            check_sampling(s, Sampling::default(), None, "defaults.sampling", c)
+            check_sampling(
+                s,
+                Sampling::default(),
+                utc_offset_minutes,
+                None,
+                "defaults.sampling",
+                c,
+            )
         }),
         transport: raw.transport.as_ref().map_or(Transport::Tcp, |t| {
             check_transport(t, None, "defaults.transport", c)
@@ -79,11 +91,13 @@ fn check_detectors(
 fn check_sampling(
     raw: &RawSampling,
     base: Sampling,
+    utc_offset_minutes: i32,
     camera: Option<&str>,
     field: &str,
     c: &mut Collector<'_>,
 ) -> Sampling {
     let mut sampling = base;
+    sampling.quiet = check_quiet(raw, base.quiet, utc_offset_minutes, camera, field, c);
     if let Some(mode) = &raw.mode {
         match mode.get_ref().as_str() {
             "keyframes" => sampling.mode = SamplingMode::Keyframes,
@@ -110,6 +124,81 @@ fn check_sampling(
         }
     }
     sampling
+}
+
+/// `quiet_hours` and `quiet_interval_s`, each inherited from `base` when not given.
+fn check_quiet(
+    raw: &RawSampling,
+    base: Option<QuietHours>,
+    utc_offset_minutes: i32,
+    camera: Option<&str>,
+    field: &str,
+    c: &mut Collector<'_>,
+) -> Option<QuietHours> {
+    if raw.quiet_hours.is_none() && raw.quiet_interval_s.is_none() {
+        return base;
+    }
+    let hours = match &raw.quiet_hours {
+        Some(hours) => match hours.get_ref().as_slice() {
+            &[start_hour, end_hour]
+                if start_hour < 24 && end_hour < 24 && start_hour != end_hour =>
+            {
+                Some(NightHours {
+                    start_hour,
+                    end_hour,
+                    utc_offset_minutes,
+                })
+            }
+            _ => {
+                c.push(
+                    Some(hours.span()),
+                    camera,
+                    Some(&format!("{field}.quiet_hours")),
+                    "must be [from, to]: two different local hours 0–23 (e.g. [22, 6] for 22:00–06:00)",
+                );
+                return base;
+            }
+        },
+        None => base.map(|q| q.hours),
+    };
+    let interval = match &raw.quiet_interval_s {
+        Some(v) if v.get_ref().is_finite() && *v.get_ref() > 0.0 && *v.get_ref() <= 3600.0 => {
+            Some(Duration::from_secs_f64(*v.get_ref()))
+        }
+        Some(v) => {
+            c.push(
+                Some(v.span()),
+                camera,
+                Some(&format!("{field}.quiet_interval_s")),
+                format!("must be in (0, 3600] seconds, got {}", v.get_ref()),
+            );
+            return base;
+        }
+        None => base.map(|q| q.interval),
+    };
+    match (hours, interval) {
+        (Some(hours), Some(interval)) => Some(QuietHours { hours, interval }),
+        (None, _) => {
+            let span = raw.quiet_interval_s.as_ref().map(|v| v.span());
+            c.push(
+                span,
+                camera,
+                Some(&format!("{field}.quiet_interval_s")),
+                "needs `quiet_hours` (here or in [defaults].sampling)",
+            );
+            None
+        }
+        (_, None) => {
+            let span = raw.quiet_hours.as_ref().map(|v| v.span());
+            c.push(
+                span,
+                camera,
+                Some(&format!("{field}.quiet_hours")),
+                "needs `quiet_interval_s` (here or in [defaults].sampling)",
+            );
+            None
+        }
+    }
 }
 
 fn check_transport(
@@ -220,7 +309,14 @@ impl CameraCheck<'_, '_> {
             None => self.defaults.detectors.clone(),
         };
         let sampling = match &raw.sampling {
-            Some(s) => check_sampling(s, self.defaults.sampling, Some(self.id), "sampling", self.c),
+            Some(s) => check_sampling(
+                s,
+                self.defaults.sampling,
+                self.defaults.utc_offset_minutes,
+                Some(self.id),
+                "sampling",
+                self.c,
+            ),
             None => self.defaults.sampling,
         };
         let transport = match &raw.transport {

@@ -87,6 +87,7 @@ pub(super) fn detect_settings(
     dir: &Path,
     ingest: &IngestSettings,
     raw_ingest: &RawIngest,
+    utc_offset_minutes: i32,
     c: &mut Collector<'_>,
 ) -> Option<DetectSettings> {
     let before = c.errors.len();
@@ -299,19 +300,7 @@ pub(super) fn detect_settings(
     let night = NightHours {
         start_hour: hour(&raw.night_start_hour, 22, "detect.night_start_hour", c),
         end_hour: hour(&raw.night_end_hour, 6, "detect.night_end_hour", c),
-        utc_offset_minutes: match &raw.utc_offset_minutes {
-            Some(v) if v.get_ref().abs() > 14 * 60 => {
-                c.push(
-                    Some(v.span()),
-                    None,
-                    Some("detect.utc_offset_minutes"),
-                    "must be within ±840",
-                );
-                0
-            }
-            Some(v) => *v.get_ref(),
-            None => 300,
-        },
+        utc_offset_minutes,
     };
     let mqtt = raw.mqtt.as_ref().map(|m| MqttSettings {
         host: m.host.clone().unwrap_or_else(|| "127.0.0.1".to_owned()),

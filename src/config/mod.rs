@@ -20,6 +20,9 @@ pub use error::{ConfigError, ConfigErrors};
 
 use crate::domain::{CameraId, Position};
 
+/// Default of `[site] utc_offset_minutes`: Astana, UTC+5.
+pub const DEFAULT_UTC_OFFSET_MINUTES: i32 = 300;
+
 /// Detector names a camera may list. Each is served by a model (see `models/`).
 pub const KNOWN_DETECTORS: &[&str] = &["manholes", "dumps", "offences"];
 
@@ -45,6 +48,8 @@ pub struct SiteConfig {
     pub cameras_file: PathBuf,
     pub secrets_file: Option<PathBuf>,
     pub bounds: Bounds,
+    /// The site's local time: `[site] utc_offset_minutes` (night hours, quiet hours).
+    pub utc_offset_minutes: i32,
     pub ingest: IngestSettings,
     pub http: HttpSettings,
     /// The appeal registry and its APIs; `None` runs ingest and the camera API only.
@@ -153,7 +158,13 @@ pub struct IngestSettings {
     pub decode_budget_ms_per_s: f64,
     /// Measured CPU cost of decoding and scaling one sampled keyframe, in milliseconds.
     pub keyframe_decode_ms: f64,
+    /// shared-decoder sessions read their socket at most once per this period and take
+    /// everything that arrived meanwhile in one read (zero: read as packets arrive).
+    pub receive_batch: Duration,
 }
+
+/// Default of `[ingest] receive_batch_ms`.
+pub const DEFAULT_RECEIVE_BATCH_MS: u32 = 100;
 
 /// Default of `[ingest] keyframe_decode_ms`: a 360p keyframe decoded and letterboxed to
 /// 640×640 RGB on the reference machine (docs/performance.md, decode floor), with margin.
@@ -204,6 +215,7 @@ impl Default for IngestSettings {
             decoder_queue_capacity: DEFAULT_DECODER_QUEUE_CAPACITY,
             decode_budget_ms_per_s: default_decode_budget_ms_per_s(default_decoder_workers()),
             keyframe_decode_ms: DEFAULT_KEYFRAME_DECODE_MS,
+            receive_batch: Duration::from_millis(DEFAULT_RECEIVE_BATCH_MS.into()),
         }
     }
 }
@@ -268,6 +280,17 @@ pub struct Sampling {
     pub mode: SamplingMode,
     /// At most one frame per interval leaves the pipeline.
     pub interval: Duration,
+    /// A longer interval for part of the day (e.g. yards at night), by policy.
+    pub quiet: Option<QuietHours>,
+}
+
+/// `sampling.quiet_hours` and `sampling.quiet_interval_s`: local hours during which a
+/// camera is analysed less often.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuietHours {
+    /// From (inclusive) and to (exclusive) local hour, with the site's UTC offset.
+    pub hours: crate::events::NightHours,
+    pub interval: Duration,
 }
 
 impl Default for Sampling {
@@ -275,7 +298,31 @@ impl Default for Sampling {
         Self {
             mode: SamplingMode::Keyframes,
             interval: Duration::from_secs(2),
+            quiet: None,
         }
+    }
+}
+
+impl Sampling {
+    /// The interval in effect at `now` (time since the UNIX epoch).
+    pub fn interval_at(&self, now: Duration) -> Duration {
+        match &self.quiet {
+            Some(quiet) if quiet.hours.is_night(now) => quiet.interval,
+            _ => self.interval,
+        }
+    }
+
+    /// The shortest interval of the day: what admission control charges, so that an
+    /// admitted camera fits at every hour.
+    pub fn peak_interval(&self) -> Duration {
+        self.quiet
+            .map_or(self.interval, |q| q.interval.min(self.interval))
+    }
+
+    /// The longest interval of the day: how long the watchdog may wait for a frame.
+    pub fn slowest_interval(&self) -> Duration {
+        self.quiet
+            .map_or(self.interval, |q| q.interval.max(self.interval))
     }
 }
 

@@ -57,8 +57,6 @@ pub(crate) struct RawDetect {
     #[serde(default)]
     pub night_end_hour: Option<Spanned<u32>>,
     #[serde(default)]
-    pub utc_offset_minutes: Option<Spanned<i32>>,
-    #[serde(default)]
     pub evidence_dir: Option<Spanned<String>>,
     #[serde(default)]
     pub parking_category: Option<Spanned<String>>,
@@ -128,6 +126,8 @@ pub(crate) struct RawSite {
     pub cameras_file: Option<Spanned<String>>,
     #[serde(default)]
     pub secrets_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub utc_offset_minutes: Option<Spanned<i32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -172,6 +172,8 @@ pub(crate) struct RawIngest {
     pub decode_budget_ms_per_s: Option<Spanned<f64>>,
     #[serde(default = "default_keyframe_decode_ms")]
     pub keyframe_decode_ms: Spanned<f64>,
+    #[serde(default = "default_receive_batch_ms")]
+    pub receive_batch_ms: Spanned<u32>,
 }
 
 impl Default for RawIngest {
@@ -192,6 +194,7 @@ impl Default for RawIngest {
             decoder_queue_capacity: default_decoder_queue_capacity(),
             decode_budget_ms_per_s: None,
             keyframe_decode_ms: default_keyframe_decode_ms(),
+            receive_batch_ms: default_receive_batch_ms(),
         }
     }
 }
@@ -231,6 +234,9 @@ fn default_decoder_queue_capacity() -> Spanned<u32> {
 }
 fn default_keyframe_decode_ms() -> Spanned<f64> {
     unspanned(crate::config::DEFAULT_KEYFRAME_DECODE_MS)
+}
+fn default_receive_batch_ms() -> Spanned<u32> {
+    unspanned(crate::config::DEFAULT_RECEIVE_BATCH_MS)
 }
 
 #[derive(Debug, Deserialize)]
@@ -305,6 +311,11 @@ pub(crate) struct RawSampling {
     pub mode: Option<Spanned<String>>,
     #[serde(default)]
     pub interval_s: Option<Spanned<f64>>,
+    /// `[from, to)` local hours of the quiet period.
+    #[serde(default)]
+    pub quiet_hours: Option<Spanned<Vec<u32>>>,
+    #[serde(default)]
+    pub quiet_interval_s: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -376,3 +376,82 @@ fn ingest_backend_and_admission_settings_are_checked_with_their_lines() {
     // The default budget follows the workers: 80 % of three decoders' time.
     assert!((config.ingest.decode_budget_ms_per_s - 2400.0).abs() < 1e-9);
 }
+
+const QUIET_YARDS: &str = r#"
+[defaults]
+detectors = ["dumps"]
+sampling = { interval_s = 2, quiet_hours = [22, 6], quiet_interval_s = 10 }
+[[camera]]
+id = "yard-1"
+name = "Yard"
+url = "rtsp://127.0.0.1:8554/cam/1"
+lat = 51.2
+lon = 71.4
+address = "Yard 1"
+[[camera]]
+id = "street-1"
+name = "Street"
+url = "rtsp://127.0.0.1:8554/cam/2"
+lat = 51.2
+lon = 71.4
+address = "Street 1"
+sampling = { quiet_interval_s = 2 }
+"#;
+
+#[test]
+fn quiet_hours_are_inherited_field_by_field_in_the_sites_local_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_site(dir.path(), QUIET_YARDS);
+    let site = load_site(dir.path()).expect("valid");
+    assert_eq!(site.utc_offset_minutes, 300);
+    let yard = site.cameras[0]
+        .sampling
+        .quiet
+        .expect("yard has quiet hours");
+    assert_eq!(
+        (
+            yard.hours.start_hour,
+            yard.hours.end_hour,
+            yard.hours.utc_offset_minutes
+        ),
+        (22, 6, 300)
+    );
+    assert_eq!(yard.interval, Duration::from_secs(10));
+    // The street camera keeps the hours and overrides the interval: no slowdown.
+    let street = site.cameras[1].sampling;
+    assert_eq!(street.peak_interval(), Duration::from_secs(2));
+    assert_eq!(street.slowest_interval(), Duration::from_secs(2));
+}
+
+#[test]
+fn broken_quiet_hours_are_reported_at_their_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broken = QUIET_YARDS
+        .replace("quiet_hours = [22, 6]", "quiet_hours = [22, 22]")
+        .replace(
+            "sampling = { quiet_interval_s = 2 }",
+            "sampling = { quiet_interval_s = -1 }",
+        );
+    write_site(dir.path(), &broken);
+    let errors = load_site(dir.path()).expect_err("invalid");
+    let found: Vec<_> = errors
+        .0
+        .iter()
+        .map(|e| (e.line, e.camera.as_deref(), e.field.as_deref()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (4, None, Some("defaults.sampling.quiet_hours")),
+            (19, Some("street-1"), Some("sampling.quiet_interval_s")),
+        ],
+        "{errors}"
+    );
+    // An interval without hours anywhere says what is missing.
+    write_site(
+        dir.path(),
+        &QUIET_YARDS.replace("quiet_hours = [22, 6], ", ""),
+    );
+    let text = load_site(dir.path()).expect_err("no hours").to_string();
+    assert!(text.contains("needs `quiet_hours`"), "{text}");
+}

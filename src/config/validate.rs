@@ -66,6 +66,19 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
             "must have south < north within -90..90 and west < east within -180..180",
         );
     }
+    let utc_offset_minutes = match &raw.site.utc_offset_minutes {
+        Some(v) if v.get_ref().abs() > 14 * 60 => {
+            collector.push(
+                Some(v.span()),
+                None,
+                Some("site.utc_offset_minutes"),
+                "must be within ±840",
+            );
+            0
+        }
+        Some(v) => *v.get_ref(),
+        None => super::DEFAULT_UTC_OFFSET_MINUTES,
+    };
     let ingest = ingest_settings(&raw.ingest, dir, &mut collector);
     let listen = raw.http.listen.get_ref();
     let http = match listen.parse::<SocketAddr>() {
@@ -84,10 +97,16 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
         .registry
         .as_ref()
         .map(|r| registry_settings(r, dir, &mut collector));
-    let detect = raw
-        .detect
-        .as_ref()
-        .and_then(|d| super::detect::detect_settings(d, dir, &ingest, &raw.ingest, &mut collector));
+    let detect = raw.detect.as_ref().and_then(|d| {
+        super::detect::detect_settings(
+            d,
+            dir,
+            &ingest,
+            &raw.ingest,
+            utc_offset_minutes,
+            &mut collector,
+        )
+    });
     let cameras_file = dir.join(
         raw.site
             .cameras_file
@@ -113,7 +132,13 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
     };
     // With broken bounds every camera would be "outside": say it once, above.
     let camera_bounds = bounds_ok.then_some(&bounds);
-    let cameras = match load_cameras(&cameras_file, camera_bounds, &secrets, &ingest) {
+    let cameras = match load_cameras(
+        &cameras_file,
+        camera_bounds,
+        &secrets,
+        &ingest,
+        utc_offset_minutes,
+    ) {
         Ok(cameras) => cameras,
         Err(mut more) => {
             errors.append(&mut more.0);
@@ -148,6 +173,7 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
             cameras_file,
             secrets_file,
             bounds,
+            utc_offset_minutes,
             ingest,
             http,
             registry: registry.flatten(),
@@ -168,6 +194,7 @@ pub(super) fn reload_cameras(site: &SiteConfig) -> Result<Vec<CameraConfig>, Con
         Some(&site.bounds),
         &secrets,
         &site.ingest,
+        site.utc_offset_minutes,
     )?;
     if let Some(detect) = &site.detect {
         let errors = super::detect::check_camera_detectors(&cameras, detect, &site.cameras_file);
@@ -203,6 +230,24 @@ fn seconds(value: &Spanned<f64>, field: &str, min: f64, c: &mut Collector<'_>) -
         return Duration::ZERO;
     }
     Duration::from_secs_f64(v)
+}
+
+/// Longest `[ingest] receive_batch_ms`: beyond it what a high-bitrate stream sends in the
+/// meantime can outgrow the socket's receive buffer and stall the camera's sender.
+const RECEIVE_BATCH_MAX_MS: u32 = 500;
+
+fn receive_batch(value: &Spanned<u32>, c: &mut Collector<'_>) -> Duration {
+    let v = *value.get_ref();
+    if v > RECEIVE_BATCH_MAX_MS {
+        c.push(
+            Some(value.span()),
+            None,
+            Some("ingest.receive_batch_ms"),
+            format!("must be 0–{RECEIVE_BATCH_MAX_MS} milliseconds, got {v}"),
+        );
+        return Duration::ZERO;
+    }
+    Duration::from_millis(v.into())
 }
 
 fn positive(value: &Spanned<u32>, field: &str, c: &mut Collector<'_>) -> u32 {
@@ -280,6 +325,7 @@ fn ingest_settings(raw: &RawIngest, dir: &Path, c: &mut Collector<'_>) -> Ingest
             "ingest.keyframe_decode_ms",
             c,
         ),
+        receive_batch: receive_batch(&raw.receive_batch_ms, c),
     };
     if settings.backoff_max < settings.backoff_initial {
         c.push(
@@ -360,6 +406,7 @@ fn load_cameras(
     bounds: Option<&Bounds>,
     secrets: &RawSecretsFile,
     ingest: &IngestSettings,
+    utc_offset_minutes: i32,
 ) -> Result<Vec<CameraConfig>, ConfigErrors> {
     let source = read(path)?;
     let mut c = Collector::new(path, &source);
@@ -396,7 +443,7 @@ fn load_cameras(
             ),
         }
     }
-    let defaults = check_defaults(&raw_defaults, &known_pipelines, &mut c);
+    let defaults = check_defaults(&raw_defaults, &known_pipelines, utc_offset_minutes, &mut c);
 
     let mut cameras = Vec::with_capacity(raw_cameras.len());
     let mut first_seen: HashMap<String, usize> = HashMap::new();

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use super::pipeline::Built;
 use super::queue::{FrameQueue, Pushed};
 use super::status::{CameraStatus, DropLedger, now_ms};
-use crate::config::{CameraConfig, SamplingMode};
+use crate::config::{CameraConfig, Sampling, SamplingMode};
 use crate::domain::{CameraId, Frame, Letterbox};
 use crate::obs::{CameraMetrics, Metrics};
 
@@ -58,18 +58,27 @@ impl Taps {
     }
 }
 
-/// Lets through at most one buffer per `interval` of stream time.
+/// Lets through at most one buffer per interval of stream time; the interval is the
+/// camera's, or its quiet-hours one while those last (by the wall clock).
 pub(super) struct IntervalGate {
-    interval: Duration,
+    sampling: Sampling,
     next_due: Mutex<Option<Duration>>,
 }
 
 impl IntervalGate {
-    pub(super) fn new(interval: Duration) -> Self {
+    pub(super) fn new(sampling: Sampling) -> Self {
         Self {
-            interval,
+            sampling,
             next_due: Mutex::new(None),
         }
+    }
+
+    /// Whether the buffer at stream time `t` is due, with the interval in effect now.
+    pub(super) fn admit(&self, t: Duration) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        self.admit_with(t, self.sampling.interval_at(now))
     }
 
     /// Whether the buffer at stream time `t` is due for analysis. Due times
@@ -77,19 +86,19 @@ impl IntervalGate {
     /// little slack (a twentieth of the interval, at most 50 ms) keeps timestamp
     /// jitter from skipping a whole GOP when keyframes come exactly an interval
     /// apart. A gap or a jump back in stream time restarts the grid.
-    pub(super) fn admit(&self, t: Duration) -> bool {
-        let slack = (self.interval / 20).min(Duration::from_millis(50));
+    pub(super) fn admit_with(&self, t: Duration, interval: Duration) -> bool {
+        let slack = (interval / 20).min(Duration::from_millis(50));
         let mut next_due = self.next_due.lock();
         match *next_due {
             // Early, but not before the previous grid point: skip it. (Anything
             // earlier than that means stream time went back: restart the grid.)
-            Some(due) if t + slack < due && t + self.interval + slack >= due => false,
-            Some(due) if t + slack >= due && t < due + self.interval => {
-                *next_due = Some(due + self.interval);
+            Some(due) if t + slack < due && t + interval + slack >= due => false,
+            Some(due) if t + slack >= due && t < due + interval => {
+                *next_due = Some(due + interval);
                 true
             }
             _ => {
-                *next_due = Some(t + self.interval);
+                *next_due = Some(t + interval);
                 true
             }
         }
@@ -128,7 +137,7 @@ impl InFlight {
 pub(super) fn install(built: &Built, camera: &CameraConfig, analysis_size: (u32, u32), taps: Taps) {
     let taps = Arc::new(taps);
     let in_flight = Arc::new(InFlight::default());
-    let gate = Arc::new(IntervalGate::new(camera.sampling.interval));
+    let gate = Arc::new(IntervalGate::new(camera.sampling));
 
     // Units received: every encoded unit reaching the gate (before delta units are dropped).
     let count_at = built.gate.as_ref().unwrap_or(&built.sampler);
@@ -259,10 +268,52 @@ fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::QuietHours;
+    use crate::events::NightHours;
+
+    fn gate_every(interval: Duration) -> IntervalGate {
+        IntervalGate::new(Sampling {
+            interval,
+            ..Sampling::default()
+        })
+    }
+
+    #[test]
+    fn quiet_hours_lengthen_the_interval_only_while_they_last() {
+        let sampling = Sampling {
+            interval: Duration::from_secs(2),
+            quiet: Some(QuietHours {
+                hours: NightHours {
+                    start_hour: 22,
+                    end_hour: 6,
+                    utc_offset_minutes: 300,
+                },
+                interval: Duration::from_secs(10),
+            }),
+            ..Sampling::default()
+        };
+        let at_local = |h: u64| Duration::from_secs(86_400 * 20_000 + h * 3600 - 5 * 3600);
+        assert_eq!(sampling.interval_at(at_local(23)), Duration::from_secs(10));
+        assert_eq!(sampling.interval_at(at_local(3)), Duration::from_secs(10));
+        assert_eq!(sampling.interval_at(at_local(6)), Duration::from_secs(2));
+        assert_eq!(sampling.interval_at(at_local(14)), Duration::from_secs(2));
+        assert_eq!(sampling.peak_interval(), Duration::from_secs(2));
+        assert_eq!(sampling.slowest_interval(), Duration::from_secs(10));
+
+        // The gate follows: every 2 s by day, every 10 s by night, on the same stream.
+        let gate = IntervalGate::new(sampling);
+        let day = (0..100)
+            .filter(|i| gate.admit_with(Duration::from_millis(i * 200), Duration::from_secs(2)))
+            .count();
+        let night = (100..200)
+            .filter(|i| gate.admit_with(Duration::from_millis(i * 200), Duration::from_secs(10)))
+            .count();
+        assert_eq!((day, night), (10, 2));
+    }
 
     #[test]
     fn the_interval_gate_admits_one_unit_per_interval_of_stream_time() {
-        let gate = IntervalGate::new(Duration::from_secs(2));
+        let gate = gate_every(Duration::from_secs(2));
         let admitted: Vec<u64> = (0..50)
             .map(|i| i * 200) // a unit every 200 ms for 10 s
             .filter(|ms| gate.admit(Duration::from_millis(*ms)))
@@ -272,7 +323,7 @@ mod tests {
 
     #[test]
     fn the_interval_gate_tolerates_jitter_on_keyframes_exactly_one_interval_apart() {
-        let gate = IntervalGate::new(Duration::from_secs(2));
+        let gate = gate_every(Duration::from_secs(2));
         let times = [0, 1999, 3998, 6001];
         let admitted = times
             .iter()
@@ -283,7 +334,7 @@ mod tests {
 
     #[test]
     fn the_interval_gate_keeps_its_rate_at_25_fps() {
-        let gate = IntervalGate::new(Duration::from_secs(2));
+        let gate = gate_every(Duration::from_secs(2));
         let admitted = (0..25 * 59)
             .filter(|i| gate.admit(Duration::from_millis(i * 40)))
             .count();
@@ -294,7 +345,7 @@ mod tests {
     fn the_interval_gate_keeps_its_rate_when_frames_do_not_fall_on_the_grid() {
         // Live RTSP: the first frame arrives at an arbitrary offset (here 58.7 ms),
         // so a frame just inside the slack is admitted and the next one must not be.
-        let gate = IntervalGate::new(Duration::from_secs(2));
+        let gate = gate_every(Duration::from_secs(2));
         let admitted: Vec<u64> = (0..495) // up to 19.8 s
             .map(|i| 58_700 + i * 40_000) // microseconds
             .filter(|us| gate.admit(Duration::from_micros(*us)))
@@ -304,13 +355,13 @@ mod tests {
 
     #[test]
     fn an_interval_of_zero_admits_every_frame() {
-        let gate = IntervalGate::new(Duration::ZERO);
+        let gate = gate_every(Duration::ZERO);
         assert!((0..100).all(|i| gate.admit(Duration::from_millis(i * 40))));
     }
 
     #[test]
     fn the_interval_gate_restarts_when_stream_time_jumps_back() {
-        let gate = IntervalGate::new(Duration::from_secs(2));
+        let gate = gate_every(Duration::from_secs(2));
         assert!(gate.admit(Duration::from_secs(100)));
         assert!(gate.admit(Duration::from_secs(0)));
     }

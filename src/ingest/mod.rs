@@ -96,10 +96,12 @@ impl Shared {
 const ASSUMED_FPS: f64 = 25.0;
 
 /// CPU milliseconds per second decoding `camera`'s sampled frames will take, at
-/// `keyframe_ms` per decoded frame.
+/// `keyframe_ms` per decoded frame, at its busiest hour (quiet hours lower the rest).
 pub fn decode_need_ms_per_s(camera: &CameraConfig, keyframe_ms: f64) -> f64 {
     match camera.sampling.mode {
-        SamplingMode::Keyframes => keyframe_ms / camera.sampling.interval.as_secs_f64().max(1e-3),
+        SamplingMode::Keyframes => {
+            keyframe_ms / camera.sampling.peak_interval().as_secs_f64().max(1e-3)
+        }
         SamplingMode::All => keyframe_ms * ASSUMED_FPS,
     }
 }

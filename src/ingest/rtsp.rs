@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use retina::client::{
     PlayOptions, Session, SessionOptions, SetupOptions, TcpTransportOptions, Transport,
 };
@@ -154,10 +154,13 @@ impl CameraSupervisor {
         let mut demuxed = std::pin::pin!(demuxed);
 
         let frame_arrived = Arc::new(Notify::new());
-        let taps = Arc::new(self.taps(frame_arrived.clone()));
-        let gate = IntervalGate::new(self.camera.sampling.interval);
-        let counters = &self.status.counters;
-        let mut seq = 0u64;
+        let mut keyframes = Keyframes {
+            taps: Arc::new(self.taps(frame_arrived.clone())),
+            gate: IntervalGate::new(self.camera.sampling),
+            pool,
+            seq: 0,
+        };
+        let pace = self.shared.settings.receive_batch;
         let mut tick = tokio::time::interval(WATCHDOG_PERIOD);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Created once: a fresh `cancelled()` per frame would register a waiter 25 times a second.
@@ -167,40 +170,22 @@ impl CameraSupervisor {
             tokio::select! {
                 () = &mut cancelled => return Outcome::Cancelled,
                 item = demuxed.next() => {
-                    let frame = match item {
-                        None => return Outcome::Retry { reason: Reason::EndOfStream, streamed: watchdog.streaming },
-                        Some(Err(error)) => return classify(&error, "stream", watchdog.streaming),
-                        Some(Ok(CodecItem::VideoFrame(frame))) => frame,
-                        Some(Ok(_)) => continue,
-                    };
-                    counters.units_received.fetch_add(1, Ordering::Relaxed);
-                    counters.last_unit_ms.store(now_ms(), Ordering::Relaxed);
-                    self.metrics.frames_received.inc();
-                    if !frame.is_random_access_point() {
-                        continue; // a delta unit: dropped here, never copied again
+                    if let Some(outcome) = self.take(item, &mut keyframes, watchdog.streaming) {
+                        return outcome;
                     }
-                    let t = Duration::from_secs_f64(frame.timestamp().elapsed_secs().max(0.0));
-                    if !gate.admit(t) {
+                    if pace.is_zero() {
                         continue;
                     }
-                    let job = Keyframe {
-                        taps: taps.clone(),
-                        cancel: self.cancel.clone(),
-                        received_at: Instant::now(),
-                        pts: t,
-                        seq,
-                        data: frame.into_data(),
-                    };
-                    seq += 1;
-                    match pool.submit(job) {
-                        Submitted::Queued => {}
-                        Submitted::Evicted(old) => {
-                            self.shared
-                                .ledger
-                                .dropped(&old.taps.camera, crate::obs::DROP_DECODER_QUEUE_FULL);
-                            tracing::debug!(camera = %old.taps.camera, "decoder queue full: dropped the oldest keyframe");
+                    // Take what else has arrived, then let the socket fill for `pace`:
+                    // one read per period instead of a wake-up per RTP packet.
+                    while let Some(item) = demuxed.next().now_or_never() {
+                        if let Some(outcome) = self.take(item, &mut keyframes, watchdog.streaming) {
+                            return outcome;
                         }
-                        Submitted::Closed => return Outcome::Cancelled,
+                    }
+                    tokio::select! {
+                        () = &mut cancelled => return Outcome::Cancelled,
+                        () = tokio::time::sleep(pace) => {}
                     }
                 }
                 () = frame_arrived.notified(), if !watchdog.streaming => self.first_frame(watchdog),
@@ -210,6 +195,68 @@ impl CameraSupervisor {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Where a session's due keyframes go.
+struct Keyframes {
+    taps: Arc<super::appsink::Taps>,
+    gate: IntervalGate,
+    pool: Arc<DecoderPool>,
+    seq: u64,
+}
+
+impl CameraSupervisor {
+    /// One item from the session: delta units are counted and dropped, a due keyframe
+    /// goes to the pool. `Some` ends the session.
+    fn take(
+        &self,
+        item: Option<Result<CodecItem, retina::Error>>,
+        keyframes: &mut Keyframes,
+        streaming: bool,
+    ) -> Option<Outcome> {
+        let frame = match item {
+            None => {
+                return Some(Outcome::Retry {
+                    reason: Reason::EndOfStream,
+                    streamed: streaming,
+                });
+            }
+            Some(Err(error)) => return Some(classify(&error, "stream", streaming)),
+            Some(Ok(CodecItem::VideoFrame(frame))) => frame,
+            Some(Ok(_)) => return None,
+        };
+        let counters = &self.status.counters;
+        counters.units_received.fetch_add(1, Ordering::Relaxed);
+        counters.last_unit_ms.store(now_ms(), Ordering::Relaxed);
+        self.metrics.frames_received.inc();
+        if !frame.is_random_access_point() {
+            return None; // a delta unit: dropped here, never copied again
+        }
+        let t = Duration::from_secs_f64(frame.timestamp().elapsed_secs().max(0.0));
+        if !keyframes.gate.admit(t) {
+            return None;
+        }
+        let job = Keyframe {
+            taps: keyframes.taps.clone(),
+            cancel: self.cancel.clone(),
+            received_at: Instant::now(),
+            pts: t,
+            seq: keyframes.seq,
+            data: frame.into_data(),
+        };
+        keyframes.seq += 1;
+        match keyframes.pool.submit(job) {
+            Submitted::Queued => None,
+            Submitted::Evicted(old) => {
+                self.shared
+                    .ledger
+                    .dropped(&old.taps.camera, crate::obs::DROP_DECODER_QUEUE_FULL);
+                tracing::debug!(camera = %old.taps.camera, "decoder queue full: dropped the oldest keyframe");
+                None
+            }
+            Submitted::Closed => Some(Outcome::Cancelled),
         }
     }
 }

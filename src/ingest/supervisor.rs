@@ -235,7 +235,7 @@ impl CameraSupervisor {
             streaming: false,
             stall,
             // A stream that delivers units but no decodable frame for this long is corrupt.
-            undecodable_after: stall.max(self.camera.sampling.interval * 3),
+            undecodable_after: stall.max(self.camera.sampling.slowest_interval() * 3),
         }
     }
 
@@ -337,6 +337,15 @@ impl Watchdog {
     /// The connect permit, if the attempt still holds it.
     pub(super) fn take_permit(&mut self) -> Option<OwnedSemaphorePermit> {
         self.permit.take()
+    }
+
+    /// Moves the attempt's start, and the last overload if any, `by` into the past.
+    #[cfg(test)]
+    pub(super) fn backdate(&mut self, by: Duration) {
+        self.started -= by;
+        if let Some(at) = &mut self.overloaded_at {
+            *at -= by;
+        }
     }
 }
 

@@ -3,7 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::Ordering;
+
+use tokio_util::sync::CancellationToken;
+
+use super::status::{CameraStatus, now_ms};
+use super::supervisor::{CameraSupervisor, Outcome};
 use super::{FrameQueue, Ingest, Reason, State};
+use crate::config::RtspBackend;
 use crate::obs::Metrics;
 use crate::test_util::*;
 
@@ -85,4 +92,80 @@ async fn cameras_beyond_the_decode_budget_are_refused_and_admitted_once_capacity
     queue.close();
     consumer.join().expect("consumer");
     sim.stop();
+}
+
+/// The watchdog's verdict on a camera whose keyframes our own decoder queue drops
+/// (the node is short of decode capacity): `overloaded`, session kept, connect permit
+/// freed — not reconnected as undecodable. Once the drops stop, a camera that still
+/// decodes nothing is undecodable again.
+#[tokio::test]
+async fn a_camera_starved_by_our_own_queues_is_overloaded_not_reconnected() {
+    let mut settings = fast_settings();
+    settings.rtsp_backend = RtspBackend::Pipeline; // no decoder pool needed for the verdict
+    settings.max_concurrent_connects = 1;
+    let queue = Arc::new(FrameQueue::new(4));
+    let ingest = Ingest::new(settings, queue, Arc::new(Metrics::new()), true).expect("ingest");
+    let shared = ingest.shared.clone();
+    let config = camera("cam-1", "rtsp://127.0.0.1:9/unused");
+    let status = Arc::new(CameraStatus::new(Reason::Started));
+    shared.ledger.register(&config.id, status.clone());
+    let supervisor = CameraSupervisor {
+        metrics: shared.metrics.camera(&config.id),
+        camera: config.clone(),
+        shared: shared.clone(),
+        status: status.clone(),
+        cancel: CancellationToken::new(),
+    };
+    let permit = shared
+        .connect_slots
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("permit");
+    let mut watchdog = supervisor.watchdog(permit);
+    // Connected a minute ago; access units keep arriving; nothing has been decoded.
+    watchdog.backdate(Duration::from_secs(60));
+    let counters = &status.counters;
+    counters.units_received.store(1500, Ordering::Relaxed);
+    counters.last_unit_ms.store(now_ms(), Ordering::Relaxed);
+
+    shared
+        .ledger
+        .dropped(&config.id, crate::obs::DROP_DECODER_QUEUE_FULL);
+    assert!(supervisor.check(&mut watchdog).is_none(), "session kept");
+    let snapshot = status.snapshot(&config);
+    assert_eq!(snapshot.state, State::Connecting);
+    assert_eq!(snapshot.reason, Reason::Overloaded { frames_dropped: 1 });
+    assert!(
+        snapshot.reason_text.contains("overloaded"),
+        "{}",
+        snapshot.reason_text
+    );
+    assert_eq!(
+        shared.connect_slots.available_permits(),
+        1,
+        "an overloaded camera does not hold the connect slot"
+    );
+
+    // A frame gets through: streaming, with the overload still in the status counters.
+    counters.frames_decoded.fetch_add(1, Ordering::Relaxed);
+    counters.last_frame_ms.store(now_ms(), Ordering::Relaxed);
+    assert!(supervisor.check(&mut watchdog).is_none());
+    assert_eq!(status.snapshot(&config).state, State::Streaming);
+    assert_eq!(status.snapshot(&config).frames_dropped, 1);
+
+    // The drops stopped long ago and still nothing decodes: that is the stream's fault.
+    watchdog.backdate(Duration::from_secs(60));
+    counters
+        .last_frame_ms
+        .store(now_ms() - 60_000, Ordering::Relaxed);
+    counters.last_unit_ms.store(now_ms(), Ordering::Relaxed);
+    match supervisor.check(&mut watchdog) {
+        Some(Outcome::Retry {
+            reason: Reason::Undecodable { .. },
+            streamed: true,
+        }) => {}
+        _ => panic!("expected a reconnect for an undecodable stream"),
+    }
+    ingest.shutdown().await;
 }

@@ -185,6 +185,8 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplayReport, QaError> {
             SamplingMode::All
         },
         interval: Duration::from_secs_f64(args.interval_s),
+        // Replay is not paced by the wall clock: no quiet hours.
+        quiet: None,
     };
     let files = inputs(&args.input)?;
     let labels = labels_for(&files, args.labels.as_deref())?;

@@ -180,6 +180,9 @@ fn permit(factory: &rtsp::RTSPMediaFactory, role: &str, construct: bool) {
     factory.add_role_from_structure(&structure);
 }
 
+/// Frames between the start points of consecutive `/shared/{i}` mounts.
+const SHARED_PHASE_STEP: usize = 37;
+
 fn make_factory(
     cfg: &SimConfig,
     mount: &Mount,
@@ -240,7 +243,18 @@ fn configure_media(
         return;
     };
     appsrc.set_caps(Some(&clip.caps));
-    let feeder = Mutex::new(Feeder::new(clip.clone(), stall_at, path.to_owned()));
+    let feeder = Feeder::new(clip.clone(), stall_at, path.to_owned());
+    // `/shared/{i}`: each mount starts the clip at another frame, so that the keyframes of
+    // the mounts are spread over the GOP like those of real cameras, which are not in
+    // phase (37 is prime to the clip's 50-frame GOP: mounts 1–50 take every phase once).
+    let feeder = match path
+        .strip_prefix("/shared/")
+        .and_then(|i| i.parse::<usize>().ok())
+    {
+        Some(i) => feeder.starting_at(i * SHARED_PHASE_STEP),
+        None => feeder,
+    };
+    let feeder = Mutex::new(feeder);
     appsrc.set_callbacks(
         gst_app::AppSrcCallbacks::builder()
             .need_data(move |appsrc, _length| match feeder.lock() {

@@ -69,6 +69,7 @@ pub fn camera(id: &str, url: &str) -> CameraConfig {
         sampling: Sampling {
             mode: SamplingMode::Keyframes,
             interval: Duration::from_secs(2),
+            quiet: None,
         },
         transport: Transport::Tcp,
         pipeline: "rtsp-h264".to_owned(),
