@@ -137,7 +137,7 @@ def main():
     group = f"{manifest['name']}_model_batch"
     if not args.skip_cargo:
         env = dict(os.environ, SITCENTER_BENCH_MODEL=os.path.abspath(args.model))
-        subprocess.run(["cargo", "bench", "--bench", "detect", "--", "--noplot", group + "|preprocess|letterbox"], cwd=ROOT, env=env, check=True)
+        subprocess.run(["cargo", "bench", "--bench", "detect", "--", "--noplot", group + "|preprocess|letterbox|decode_yolov8|nms_"], cwd=ROOT, env=env, check=True)
     rows = []
     for batch in batches:
         py = python_loop(manifest, frames, batch, args.seconds)
@@ -160,17 +160,20 @@ def main():
         ratio = f"{r['rust_frames_per_s'] / py_no_lb:.2f}×" if r["rust_frames_per_s"] else "—"
         rust = f"{r['rust_frames_per_s']:.1f}" if r["rust_frames_per_s"] else "—"
         print(f"| {r['batch']} | {rust} | {py['frames_per_s']:.1f} / {py_no_lb:.1f} | {ratio} | {split} |")
-    # The Rust side's letterbox (criterion, same run) beside the Python loop's cv2 letterbox.
+    # The Rust stages (criterion, same run), with the Python loop's cv2 letterbox beside them.
     stages = {}
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    for path in sorted(glob.glob(os.path.join(target, "criterion", "letterbox_*", "*", "new", "estimates.json"))):
+    paths = []
+    for prefix in ("preprocess_", "letterbox_", "decode_yolov8", "nms_"):
+        paths += sorted(glob.glob(os.path.join(target, "criterion", prefix + "*", "*", "new", "estimates.json")))
+    for path in paths:
         bench_dir = os.path.dirname(os.path.dirname(path))
         name = f"{os.path.basename(os.path.dirname(bench_dir))}/{os.path.basename(bench_dir)}"
         with open(path) as f:
             stages[name] = json.load(f)["mean"]["point_estimate"] / 1e6
     py_lb = rows[0]["python"]["ms_per_frame"]["letterbox"] if rows else None
     if stages:
-        print("\n| letterbox (one frame) | ms |\n|---|---|")
+        print("\n| stage (criterion mean, same run) | ms |\n|---|---|")
         for name, ms in stages.items():
             print(f"| Rust: {name} | {ms:.3f} |")
         if py_lb is not None:
@@ -178,7 +181,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"model": manifest["name"], "version": manifest["version"], "rows": rows,
-                       "letterbox_ms": stages}, f, indent=2)
+                       "stages_ms": stages}, f, indent=2)
 
 
 if __name__ == "__main__":

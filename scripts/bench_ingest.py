@@ -123,6 +123,8 @@ def write_site(d, n, case, interval, args, http_port, connects):
     # `shared-per-packet`: the new design reading each packet as it arrives (the default
     # reads each socket at most every receive_batch_ms = 100 and takes all that arrived).
     per_packet = "receive_batch_ms = 0\n" if case == "shared-per-packet" else ""
+    if case == "shared" and args.receive_batch_ms is not None:
+        per_packet = f"receive_batch_ms = {args.receive_batch_ms}\n"
     if args.decoder_workers:
         per_packet += f"decoder_workers = {args.decoder_workers}\n"
     with open(os.path.join(d, "site.toml"), "w") as f:
@@ -295,6 +297,10 @@ def main():
     ap.add_argument("--pipeline-cameras", default="",
                     help="extra N for the baseline cases when below --cameras (e.g. 50,200)")
     ap.add_argument("--interval", type=float, default=2.0)
+    ap.add_argument("--floor-each", action="store_true",
+                    help="measure the decode floor again right before each case and compare each row with it")
+    ap.add_argument("--receive-batch-ms", type=int, default=None,
+                    help="[ingest] receive_batch_ms for the `shared` case (default: the built-in 100)")
     ap.add_argument("--decoder-workers", type=int, default=0, help="[ingest] decoder_workers (0: the default)")
     ap.add_argument("--fps", type=float, default=25.0, help="the simulated cameras' frame rate")
     ap.add_argument("--window", type=float, default=20.0)
@@ -343,7 +349,11 @@ def main():
                     continue
                 plan.append((n, case))
         for n, case in plan:
+            # The floor again right before each case: it drifts by ±30 % over minutes on a
+            # VM, so each row is compared with the floor measured next to it.
+            r_floor = decode_floor(args)["cpu_ms_per_camera_second"] if args.floor_each else None
             r = run_case(args, n, case, sim)
+            r["floor_ms_per_cam_s"] = r_floor
             r["rss_per_cam_mb"] = (r["rss"] - base["rss"]) / n / 1e6
             r["threads_per_cam"] = (r["threads"] - base["threads"]) / n
             rows.append(r)
@@ -376,7 +386,9 @@ def report(args, floor, base, rows):
              "pipeline": "pipeline per camera", "all": "pipeline, every frame"}
     for r in rows:
         print(
-            f"| {r['n']} | {names[r['case']]} | {r['cpu_ms_per_cam_s']:.2f} | {r['cpu_ms_per_cam_s']/fl:.2f} | "
+            f"| {r['n']} | {names[r['case']]} | {r['cpu_ms_per_cam_s']:.2f} | "
+            f"{r['cpu_ms_per_cam_s']/(r.get('floor_ms_per_cam_s') or fl):.2f}"
+            f"{'' if not r.get('floor_ms_per_cam_s') else ' (floor ' + format(r['floor_ms_per_cam_s'], '.2f') + ')'} | "
             f"{r['cpu_cores']:.2f} ({r['sim_cores']:.2f}) | {r['rss_per_cam_mb']:.2f} | "
             f"{r['threads']} ({r['threads_per_cam']:.2f}) | {100*r.get('received_ratio', float('nan')):.1f} % | "
             f"{100*r['delivered_ratio']:.2f} % | "

@@ -127,7 +127,8 @@ def main():
                     % (x0, y0, x0 + 0.4, y0, x0 + 0.45, y0 + 0.25, x0 - 0.03, y0 + 0.25)
                 )
             elif place == "yard":
-                lines.append('sampling = { interval_s = 6.0 }')
+                # Yards: every 6 s by day, every 20 s at night (quiet hours, local time).
+                lines.append('sampling = { interval_s = 6.0, quiet_hours = [22, 6], quiet_interval_s = 20.0 }')
             lines.append("")
     with open(args.out, "w") as f:
         f.write("\n".join(lines))

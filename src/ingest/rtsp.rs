@@ -4,6 +4,10 @@
 //! analysis interval lets through is moved (not copied) into the shared
 //! [`DecoderPool`](super::pool::DecoderPool) with its SPS/PPS in front.
 //!
+//! Reads are batched: after taking what has arrived, a session leaves its socket alone
+//! for `[ingest] receive_batch_ms`, so that one read takes what the kernel buffered
+//! meanwhile instead of one task wake-up per RTP packet (docs/performance.md).
+//!
 //! retina puts no timeout on DESCRIBE, SETUP or PLAY: each gets
 //! `[ingest] connect_timeout_s` here. The supervisor's connect semaphore limits how many
 //! sessions are between connecting and their first frame (gst-rtsp-server's default
