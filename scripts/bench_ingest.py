@@ -83,12 +83,13 @@ def cameras_api(port):
 
 
 BUCKET = re.compile(r'^sitcenter_keyframe_to_frame_seconds_bucket\{le="([^"]+)"\} (\S+)$')
+DETECT_BUCKET = re.compile(r'^sitcenter_keyframe_to_detection_seconds_bucket\{le="([^"]+)"\} (\S+)$')
 
 
-def latency_buckets(port):
+def latency_buckets(port, pattern=BUCKET):
     out = []
     for line in get(port, "/metrics").decode().splitlines():
-        m = BUCKET.match(line)
+        m = pattern.match(line)
         if m:
             le = float("inf") if m.group(1) == "+Inf" else float(m.group(1))
             out.append((le, float(m.group(2))))
@@ -123,6 +124,10 @@ def write_site(d, n, case, interval, args, http_port, connects):
     # `shared-per-packet`: the new design reading each packet as it arrives (the default
     # reads each socket at most every receive_batch_ms = 100 and takes all that arrived).
     per_packet = "receive_batch_ms = 0\n" if case == "shared-per-packet" else ""
+    detect = case == "shared+detect"
+    if detect:
+        # The street model's input; its [detect] section follows [http].
+        per_packet += "analysis_width = 384\nanalysis_height = 224\n"
     if case == "shared" and args.receive_batch_ms is not None:
         per_packet = f"receive_batch_ms = {args.receive_batch_ms}\n"
     if args.decoder_workers:
@@ -136,8 +141,17 @@ def write_site(d, n, case, interval, args, http_port, connects):
             "decode_budget_ms_per_s = 1000000.0\n"
             f"[http]\nlisten = \"127.0.0.1:{http_port}\"\n"
         )
+        if detect:
+            model = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "models", "street", "model.toml"))
+            f.write(
+                f"[detect]\nmodels = {{ street = \"{model}\" }}\nevidence_dir = \"evidence\"\n"
+                "[detect.detectors.manholes]\nmodel = \"street\"\nclasses = [\"manhole_open\"]\n"
+                "[detect.detectors.dumps]\nmodel = \"street\"\nclasses = [\"dump\"]\n"
+            )
     with open(os.path.join(d, "cameras.toml"), "w") as f:
         f.write(f'[defaults]\nsampling = {{ mode = "{mode}", interval_s = {interval} }}\n')
+        if detect:
+            f.write('detectors = ["manholes", "dumps"]\n')
         for i in range(1, n + 1):
             f.write(
                 f'[[camera]]\nid = "c{i:04d}"\nname = "bench {i}"\n'
@@ -175,6 +189,7 @@ def run_case(args, n, case, sim):
             drops_before = {c["id"]: c["frames_dropped"] for c in cameras_api(http_port)}
             units_before = {c["id"]: c["units_received"] for c in cameras_api(http_port)}
             lat0 = latency_buckets(http_port)
+            det0 = latency_buckets(http_port, DETECT_BUCKET)
             cpu0, _, _ = proc_sample(proc.pid)
             sim0, _, _ = proc_sample(sim.pid)
             t0 = time.time()
@@ -187,6 +202,7 @@ def run_case(args, n, case, sim):
             sim1, _, _ = proc_sample(sim.pid)
             elapsed = time.time() - t0
             lat1 = latency_buckets(http_port)
+            det1 = latency_buckets(http_port, DETECT_BUCKET)
             after = cameras_api(http_port)
             delivered = [c["frames_decoded"] - before.get(c["id"], 0) for c in after]
             # Sampled frames due = access units the camera sent in the window ÷ (fps × interval):
@@ -197,6 +213,8 @@ def run_case(args, n, case, sim):
             dropped = sum(c["frames_dropped"] - drops_before.get(c["id"], 0) for c in after)
             expected_each = elapsed / args.interval
             p50, p99 = quantile(lat0, lat1, 0.5), quantile(lat0, lat1, 0.99)
+            d50, d99 = quantile(det0, det1, 0.5), quantile(det0, det1, 0.99)
+            analysed = (det1[-1][1] - det0[-1][1]) if det0 and det1 else 0
             return {
                 "n": n,
                 "case": case,
@@ -215,6 +233,9 @@ def run_case(args, n, case, sim):
                 "dropped": dropped,
                 "latency_p50_ms": None if p50 is None else p50 * 1000,
                 "latency_p99_ms": None if p99 is None else p99 * 1000,
+                "detect_p50_ms": None if d50 is None else d50 * 1000,
+                "detect_p99_ms": None if d99 is None else d99 * 1000,
+                "analysed_ratio": (analysed / sum(delivered)) if sum(delivered) else None,
             }
         finally:
             proc.terminate()
@@ -246,11 +267,13 @@ def plot(rows, floor, path):
     labels = {
         "shared": "retina + shared keyframe decoders (new default)",
         "shared-per-packet": "same, reading every packet as it arrives (receive_batch_ms = 0)",
+        "shared+detect": "same, with the street detector on every camera (384×224)",
         "pipeline": "one GStreamer pipeline per camera, keyframes (baseline)",
         "all": "one pipeline per camera, decode every frame",
     }
     fig, ax = plt.subplots(figsize=(8, 5))
-    for case, style in (("shared", "o-"), ("shared-per-packet", "d-."), ("pipeline", "s--"), ("all", "^:")):
+    for case, style in (("shared", "o-"), ("shared-per-packet", "d-."), ("shared+detect", "v-"),
+                        ("pipeline", "s--"), ("all", "^:")):
         pts = sorted((r["n"], r["cpu_ms_per_cam_s"], r["delivered_ratio"], r["dropped"]) for r in rows if r["case"] == case)
         if not pts:
             continue
@@ -297,6 +320,8 @@ def main():
     ap.add_argument("--pipeline-cameras", default="",
                     help="extra N for the baseline cases when below --cameras (e.g. 50,200)")
     ap.add_argument("--interval", type=float, default=2.0)
+    ap.add_argument("--detect-max", type=int, default=500,
+                    help="largest N for the `shared+detect` case (the street detector on every camera)")
     ap.add_argument("--floor-each", action="store_true",
                     help="measure the decode floor again right before each case and compare each row with it")
     ap.add_argument("--receive-batch-ms", type=int, default=None,
@@ -345,6 +370,8 @@ def main():
                     continue
                 if case in ("pipeline", "shared-per-packet") and n > args.pipeline_max:
                     continue
+                if case == "shared+detect" and n > args.detect_max:
+                    continue
                 if case == "all" and n > args.all_max:
                     continue
                 plan.append((n, case))
@@ -380,9 +407,11 @@ def report(args, floor, base, rows):
     print(f"Process with no cameras: RSS {base['rss']/1e6:.1f} MB, {base['threads']} threads.\n")
     print("| cameras | ingest | CPU ms per camera-second | × floor | cores used (sim) | RSS per camera (MB) | "
           "threads (per camera) | stream received | sampled frames delivered / due | fewest of one camera (expected) | "
-          "cameras without frames | dropped | keyframe → frame p50 / p99 (ms) | start-up (s) |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "cameras without frames | dropped | keyframe → frame p50 / p99 (ms) | "
+          "keyframe → detections p50 / p99 (ms), frames analysed | start-up (s) |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     names = {"shared": "shared decoders", "shared-per-packet": "shared decoders, read per packet",
+             "shared+detect": "shared decoders + street detector",
              "pipeline": "pipeline per camera", "all": "pipeline, every frame"}
     for r in rows:
         print(
@@ -394,6 +423,8 @@ def report(args, floor, base, rows):
             f"{100*r['delivered_ratio']:.2f} % | "
             f"{r['min_per_camera']} ({r['expected_per_camera']:.1f}) | {r['cameras_without_frames']} | "
             f"{r['dropped']} | {fmt(r['latency_p50_ms'], '.1f')} / {fmt(r['latency_p99_ms'], '.1f')} | "
+            + (f"{fmt(r.get('detect_p50_ms'), '.1f')} / {fmt(r.get('detect_p99_ms'), '.1f')}, "
+               f"{100 * r['analysed_ratio']:.1f} % | " if r.get("analysed_ratio") else "— | ") +
             f"{r['start_s']:.0f} |"
         )
 

@@ -28,7 +28,7 @@ use crate::config::{CameraConfig, DetectSettings, SiteConfig};
 use crate::detect::{AnalysedFrame, DetectorConfig, DetectorHandle};
 use crate::domain::DetectionEvent;
 use crate::events::{EventStage, EvidenceWriter, RecentEvents, RuleBook, StageSettings};
-use crate::ingest::{FrameQueue, Ingest, Pushed, WhenFull};
+use crate::ingest::{DropLedger, FrameQueue, Ingest, Pushed, WhenFull};
 use crate::obs::{DROP_DETECT_QUEUE_FULL, Metrics};
 use crate::web::Previews;
 
@@ -175,12 +175,13 @@ impl Node {
         let consumer = {
             let previews = previews.clone();
             let metrics = metrics.clone();
+            let ledger = ingest.drop_ledger();
             let detect = detection
                 .as_ref()
                 .map(|d| (d.rules.clone(), d.queue.clone()));
             std::thread::Builder::new()
                 .name("frame-consumer".to_owned())
-                .spawn(move || consume(&queue, &previews, &metrics, detect))
+                .spawn(move || consume(&queue, &previews, &metrics, &ledger, detect))
                 .map_err(AppError::Serve)?
         };
         ingest.apply(site.cameras.clone()).await;
@@ -391,6 +392,7 @@ fn consume(
     queue: &FrameQueue,
     previews: &Previews,
     metrics: &Metrics,
+    ledger: &DropLedger,
     detect: Option<(Arc<RuleBook>, Arc<FrameQueue>)>,
 ) {
     while let Some(batch) = queue.pop_batch(CONSUMER_BATCH, Duration::from_millis(500)) {
@@ -403,7 +405,7 @@ fn consume(
                     match detect_queue.push(frame) {
                         Pushed::Queued => {}
                         Pushed::Evicted(old) => {
-                            metrics.frame_dropped(&old.camera, DROP_DETECT_QUEUE_FULL);
+                            ledger.dropped(&old.camera, DROP_DETECT_QUEUE_FULL);
                             tracing::debug!(
                                 camera = old.camera.as_str(),
                                 "detect queue full: oldest frame dropped"

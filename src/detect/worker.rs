@@ -438,6 +438,10 @@ fn run_worker(
                 m.frames_analysed
                     .get_or_create(&model_label)
                     .inc_by(outcome.analysed.len() as u64);
+                for frame in &outcome.analysed {
+                    m.keyframe_to_detection_seconds
+                        .observe(frame.received_at.elapsed().as_secs_f64());
+                }
                 for d in &outcome.detections {
                     m.detections
                         .get_or_create(&crate::obs::ClassLabel {

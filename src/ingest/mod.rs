@@ -49,13 +49,13 @@ pub use file::{FileRun, run_file};
 pub use floor::{DecodeFloorArgs, DecodeFloorReport, decode_floor, process_cpu_seconds};
 pub use pipeline::{Params, Templates};
 pub use queue::{FrameQueue, Pushed, WhenFull};
-pub use status::{CameraSnapshot, Reason, State, Transition};
+pub use status::{CameraSnapshot, DropLedger, Reason, State, Transition};
 
 use crate::config::{CameraConfig, IngestSettings, RtspBackend, SamplingMode, Transport};
 use crate::domain::CameraId;
 use crate::obs::Metrics;
 use pool::DecoderPool;
-use status::{CameraStatus, DropLedger};
+use status::CameraStatus;
 use supervisor::CameraSupervisor;
 
 /// Names of the pipeline templates available with `pipelines_dir` (built-in
@@ -186,6 +186,12 @@ impl Ingest {
 
     pub fn queue(&self) -> &Arc<FrameQueue> {
         &self.shared.queue
+    }
+
+    /// Where frames dropped after ingest (e.g. at the detect queue) are counted, so that
+    /// each camera's status and the `frames_dropped_total` metric hold every drop.
+    pub fn drop_ledger(&self) -> Arc<DropLedger> {
+        self.shared.ledger.clone()
     }
 
     /// Makes the running set of cameras equal `cameras`: starts new ones, stops

@@ -46,6 +46,8 @@ pub struct DetectMetrics {
     pub events: Family<EventLabels, Counter>,
     pub tracks_active: Gauge,
     pub frame_to_event_seconds: Histogram,
+    /// Every analysed frame: from its keyframe's arrival to its detections.
+    pub keyframe_to_detection_seconds: Histogram,
     pub evidence_failures: Counter,
 }
 
@@ -170,6 +172,7 @@ impl Metrics {
             events: Family::default(),
             tracks_active: Gauge::default(),
             frame_to_event_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+            keyframe_to_detection_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             evidence_failures: Counter::default(),
         };
         registry.register(
@@ -206,6 +209,11 @@ impl Metrics {
             "frame_to_event_seconds",
             "From the keyframe arriving from the camera to the detection event it triggered",
             detect.frame_to_event_seconds.clone(),
+        );
+        registry.register(
+            "keyframe_to_detection_seconds",
+            "From a sampled keyframe arriving from the camera to its detections (every analysed frame)",
+            detect.keyframe_to_detection_seconds.clone(),
         );
         registry.register(
             "evidence_failures",
