@@ -176,29 +176,27 @@ fn check_quiet(
         }
         None => base.map(|q| q.interval),
     };
-    match (hours, interval) {
-        (Some(hours), Some(interval)) => Some(QuietHours { hours, interval }),
-        (None, _) => {
-            let span = raw.quiet_interval_s.as_ref().map(|v| v.span());
-            c.push(
-                span,
-                camera,
-                Some(&format!("{field}.quiet_interval_s")),
-                "needs `quiet_hours` (here or in [defaults].sampling)",
-            );
-            None
-        }
-        (_, None) => {
-            let span = raw.quiet_hours.as_ref().map(|v| v.span());
-            c.push(
-                span,
-                camera,
-                Some(&format!("{field}.quiet_hours")),
-                "needs `quiet_interval_s` (here or in [defaults].sampling)",
-            );
-            None
-        }
-    }
+    // One without the other: reported at the one that was given.
+    let (given, span, missing) = match (hours, interval) {
+        (Some(hours), Some(interval)) => return Some(QuietHours { hours, interval }),
+        (None, _) => (
+            "quiet_interval_s",
+            raw.quiet_interval_s.as_ref().map(|v| v.span()),
+            "quiet_hours",
+        ),
+        (_, None) => (
+            "quiet_hours",
+            raw.quiet_hours.as_ref().map(|v| v.span()),
+            "quiet_interval_s",
+        ),
+    };
+    c.push(
+        span,
+        camera,
+        Some(&format!("{field}.{given}")),
+        format!("needs `{missing}` (here or in [defaults].sampling)"),
+    );
+    None
 }
 
 fn check_transport(
