@@ -128,6 +128,9 @@ def write_site(d, n, case, interval, args, http_port, connects):
     if detect:
         # The street model's input; its [detect] section follows [http].
         per_packet += "analysis_width = 384\nanalysis_height = 224\n"
+    if case == "shared-no-tick":
+        # Sessions on the main runtime, parked in epoll_wait (tokio's normal mode).
+        per_packet += "receive_tick_ms = 0\n"
     if case == "shared" and args.receive_batch_ms is not None:
         per_packet = f"receive_batch_ms = {args.receive_batch_ms}\n"
     if args.decoder_workers:
@@ -268,11 +271,12 @@ def plot(rows, floor, path):
         "shared": "retina + shared keyframe decoders (new default)",
         "shared-per-packet": "same, reading every packet as it arrives (receive_batch_ms = 0)",
         "shared+detect": "same, with the street detector on every camera (384×224)",
+        "shared-no-tick": "same, sessions on the main runtime (receive_tick_ms = 0)",
         "pipeline": "one GStreamer pipeline per camera, keyframes (baseline)",
         "all": "one pipeline per camera, decode every frame",
     }
     fig, ax = plt.subplots(figsize=(8, 5))
-    for case, style in (("shared", "o-"), ("shared-per-packet", "d-."), ("shared+detect", "v-"),
+    for case, style in (("shared", "o-"), ("shared-no-tick", "x-"), ("shared-per-packet", "d-."), ("shared+detect", "v-"),
                         ("pipeline", "s--"), ("all", "^:")):
         pts = sorted((r["n"], r["cpu_ms_per_cam_s"], r["delivered_ratio"], r["dropped"]) for r in rows if r["case"] == case)
         if not pts:
@@ -320,6 +324,8 @@ def main():
     ap.add_argument("--pipeline-cameras", default="",
                     help="extra N for the baseline cases when below --cameras (e.g. 50,200)")
     ap.add_argument("--interval", type=float, default=2.0)
+    ap.add_argument("--no-tick-max", type=int, default=1000,
+                    help="largest N for the `shared-no-tick` case")
     ap.add_argument("--detect-max", type=int, default=500,
                     help="largest N for the `shared+detect` case (the street detector on every camera)")
     ap.add_argument("--floor-each", action="store_true",
@@ -370,6 +376,8 @@ def main():
                     continue
                 if case in ("pipeline", "shared-per-packet") and n > args.pipeline_max:
                     continue
+                if case == "shared-no-tick" and n > args.no_tick_max:
+                    continue
                 if case == "shared+detect" and n > args.detect_max:
                     continue
                 if case == "all" and n > args.all_max:
@@ -412,6 +420,7 @@ def report(args, floor, base, rows):
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     names = {"shared": "shared decoders", "shared-per-packet": "shared decoders, read per packet",
              "shared+detect": "shared decoders + street detector",
+             "shared-no-tick": "shared decoders, no receive tick",
              "pipeline": "pipeline per camera", "all": "pipeline, every frame"}
     for r in rows:
         print(

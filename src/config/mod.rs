@@ -161,10 +161,23 @@ pub struct IngestSettings {
     /// shared-decoder sessions read their socket at most once per this period and take
     /// everything that arrived meanwhile in one read (zero: read as packets arrive).
     pub receive_batch: Duration,
+    /// Camera supervisors run on `receive_threads` threads driven in ticks of this
+    /// period (zero: on the node's main runtime).
+    pub receive_tick: Duration,
+    pub receive_threads: usize,
 }
 
 /// Default of `[ingest] receive_batch_ms`.
 pub const DEFAULT_RECEIVE_BATCH_MS: u32 = 100;
+/// Default of `[ingest] receive_tick_ms`.
+pub const DEFAULT_RECEIVE_TICK_MS: u32 = 10;
+
+/// The default number of receive threads: one per four cores, at least one, at most 8.
+pub fn default_receive_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get() / 4)
+        .clamp(1, 8)
+}
 
 /// Default of `[ingest] keyframe_decode_ms`: a 360p keyframe decoded and letterboxed to
 /// 640×640 RGB on the reference machine (docs/performance.md, decode floor), with margin.
@@ -216,6 +229,8 @@ impl Default for IngestSettings {
             decode_budget_ms_per_s: default_decode_budget_ms_per_s(default_decoder_workers()),
             keyframe_decode_ms: DEFAULT_KEYFRAME_DECODE_MS,
             receive_batch: Duration::from_millis(DEFAULT_RECEIVE_BATCH_MS.into()),
+            receive_tick: Duration::from_millis(DEFAULT_RECEIVE_TICK_MS.into()),
+            receive_threads: default_receive_threads(),
         }
     }
 }

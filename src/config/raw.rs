@@ -174,6 +174,10 @@ pub(crate) struct RawIngest {
     pub keyframe_decode_ms: Spanned<f64>,
     #[serde(default = "default_receive_batch_ms")]
     pub receive_batch_ms: Spanned<u32>,
+    #[serde(default = "default_receive_tick_ms")]
+    pub receive_tick_ms: Spanned<u32>,
+    #[serde(default)]
+    pub receive_threads: Option<Spanned<u32>>,
 }
 
 impl Default for RawIngest {
@@ -195,6 +199,8 @@ impl Default for RawIngest {
             decode_budget_ms_per_s: None,
             keyframe_decode_ms: default_keyframe_decode_ms(),
             receive_batch_ms: default_receive_batch_ms(),
+            receive_tick_ms: default_receive_tick_ms(),
+            receive_threads: None,
         }
     }
 }
@@ -237,6 +243,9 @@ fn default_keyframe_decode_ms() -> Spanned<f64> {
 }
 fn default_receive_batch_ms() -> Spanned<u32> {
     unspanned(crate::config::DEFAULT_RECEIVE_BATCH_MS)
+}
+fn default_receive_tick_ms() -> Spanned<u32> {
+    unspanned(crate::config::DEFAULT_RECEIVE_TICK_MS)
 }
 
 #[derive(Debug, Deserialize)]

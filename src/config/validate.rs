@@ -235,15 +235,17 @@ fn seconds(value: &Spanned<f64>, field: &str, min: f64, c: &mut Collector<'_>) -
 /// Longest `[ingest] receive_batch_ms`: beyond it what a high-bitrate stream sends in the
 /// meantime can outgrow the socket's receive buffer and stall the camera's sender.
 const RECEIVE_BATCH_MAX_MS: u32 = 500;
+/// Longest `[ingest] receive_tick_ms`: every wake-up of a camera session waits up to a tick.
+const RECEIVE_TICK_MAX_MS: u32 = 100;
 
-fn receive_batch(value: &Spanned<u32>, c: &mut Collector<'_>) -> Duration {
+fn at_most_ms(value: &Spanned<u32>, max: u32, field: &str, c: &mut Collector<'_>) -> Duration {
     let v = *value.get_ref();
-    if v > RECEIVE_BATCH_MAX_MS {
+    if v > max {
         c.push(
             Some(value.span()),
             None,
-            Some("ingest.receive_batch_ms"),
-            format!("must be 0–{RECEIVE_BATCH_MAX_MS} milliseconds, got {v}"),
+            Some(field),
+            format!("must be 0–{max} milliseconds, got {v}"),
         );
         return Duration::ZERO;
     }
@@ -325,7 +327,22 @@ fn ingest_settings(raw: &RawIngest, dir: &Path, c: &mut Collector<'_>) -> Ingest
             "ingest.keyframe_decode_ms",
             c,
         ),
-        receive_batch: receive_batch(&raw.receive_batch_ms, c),
+        receive_batch: at_most_ms(
+            &raw.receive_batch_ms,
+            RECEIVE_BATCH_MAX_MS,
+            "ingest.receive_batch_ms",
+            c,
+        ),
+        receive_tick: at_most_ms(
+            &raw.receive_tick_ms,
+            RECEIVE_TICK_MAX_MS,
+            "ingest.receive_tick_ms",
+            c,
+        ),
+        receive_threads: match &raw.receive_threads {
+            Some(v) => positive(v, "ingest.receive_threads", c).clamp(1, 64) as usize,
+            None => super::default_receive_threads(),
+        },
     };
     if settings.backoff_max < settings.backoff_initial {
         c.push(

@@ -1,10 +1,11 @@
 //! Ingest: cameras → sampled [`Frame`]s in the [`FrameQueue`].
 //!
 //! One way in: [`Ingest`]. It owns a [`CameraSupervisor`](supervisor) per camera, a
-//! tokio task, with one of two backends:
+//! tokio task on one of the tick-driven receive threads (`ticker.rs`), with one of two
+//! backends:
 //!
 //! - **shared-decoder** (default for `rtsp-h264` cameras over TCP sampling keyframes):
-//!   the RTSP session runs on the tokio runtime with `retina` (`rtsp.rs`), delta units are
+//!   the RTSP session runs with `retina` (`rtsp.rs`), delta units are
 //!   dropped as they arrive, and only the keyframe that is due goes, with its SPS/PPS, to
 //!   a shared pool of GStreamer decoders (`pool.rs`: bounded queue, drop oldest, counted
 //!   per camera). No thread and no decoder per camera.
@@ -34,6 +35,7 @@ mod status;
 mod supervisor;
 #[cfg(test)]
 mod tests;
+mod ticker;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -132,6 +134,8 @@ pub struct Ingest {
     /// Changes are applied one at a time.
     apply_lock: tokio::sync::Mutex<()>,
     runtime: tokio::runtime::Handle,
+    /// The tick-driven receive threads (`receive_tick_ms` > 0); dropped last.
+    ticker: Option<ticker::Ticker>,
 }
 
 impl Ingest {
@@ -155,6 +159,14 @@ impl Ingest {
             live,
         };
         let connect_slots = Arc::new(Semaphore::new(settings.max_concurrent_connects));
+        let ticker = if settings.receive_tick.is_zero() {
+            None
+        } else {
+            Some(ticker::Ticker::start(
+                settings.receive_threads,
+                settings.receive_tick,
+            )?)
+        };
         let pool = match settings.rtsp_backend {
             RtspBackend::SharedDecoder => Some(Arc::new(DecoderPool::start(
                 settings.decoder_workers,
@@ -181,6 +193,7 @@ impl Ingest {
             cameras: Mutex::new(HashMap::new()),
             apply_lock: tokio::sync::Mutex::new(()),
             runtime: tokio::runtime::Handle::current(),
+            ticker,
         })
     }
 
@@ -358,7 +371,8 @@ impl Ingest {
             status: status.clone(),
             cancel: cancel.clone(),
         };
-        let task = self.runtime.spawn(supervisor.run());
+        let runtime = self.ticker.as_ref().map_or(&self.runtime, |t| t.handle());
+        let task = runtime.spawn(supervisor.run());
         Running {
             config,
             status,
