@@ -332,7 +332,8 @@ fn ingest_backend_and_admission_settings_are_checked_with_their_lines() {
         dir.path().join("site.toml"),
         format!(
             "{site}[ingest]\nrtsp_backend = \"ffmpeg\"\ndecoder_workers = 0\n\
-             decode_budget_ms_per_s = 0.0\nkeyframe_decode_ms = -1.0\ndecoder_queue_capacity = 0\n"
+             decode_budget_ms_per_s = 0.0\nkeyframe_decode_ms = -1.0\ndecoder_queue_capacity = 0\n\
+             receive_batch_ms = 900\nreceive_tick_ms = 101\nreceive_threads = 0\n"
         ),
     )
     .expect("write");
@@ -350,6 +351,9 @@ fn ingest_backend_and_admission_settings_are_checked_with_their_lines() {
             (9, Some("ingest.decoder_queue_capacity")),
             (7, Some("ingest.decode_budget_ms_per_s")),
             (8, Some("ingest.keyframe_decode_ms")),
+            (10, Some("ingest.receive_batch_ms")),
+            (11, Some("ingest.receive_tick_ms")),
+            (12, Some("ingest.receive_threads")),
         ],
         "{errors}"
     );
