@@ -123,23 +123,23 @@ def write_site(d, n, case, interval, args, http_port, connects):
     mode = "all" if case == "all" else "keyframes"
     # `shared-per-packet`: the new design reading each packet as it arrives (the default
     # reads each socket at most every receive_batch_ms = 100 and takes all that arrived).
-    per_packet = "receive_batch_ms = 0\n" if case == "shared-per-packet" else ""
+    ingest_extra = "receive_batch_ms = 0\n" if case == "shared-per-packet" else ""
     detect = case == "shared+detect"
     if detect:
         # The street model's input; its [detect] section follows [http].
-        per_packet += "analysis_width = 384\nanalysis_height = 224\n"
+        ingest_extra += "analysis_width = 384\nanalysis_height = 224\n"
     if case == "shared-no-tick":
         # Sessions on the main runtime, parked in epoll_wait (tokio's normal mode).
-        per_packet += "receive_tick_ms = 0\n"
+        ingest_extra += "receive_tick_ms = 0\n"
     if case == "shared" and args.receive_batch_ms is not None:
-        per_packet = f"receive_batch_ms = {args.receive_batch_ms}\n"
+        ingest_extra += f"receive_batch_ms = {args.receive_batch_ms}\n"
     if args.decoder_workers:
-        per_packet += f"decoder_workers = {args.decoder_workers}\n"
+        ingest_extra += f"decoder_workers = {args.decoder_workers}\n"
     with open(os.path.join(d, "site.toml"), "w") as f:
         f.write(
             "[site]\nname = \"bench\"\nbounds = { south = 51.0, west = 71.0, north = 51.5, east = 72.0 }\n"
             f"[ingest]\nmax_concurrent_connects = {connects}\nframe_queue_capacity = 1024\n"
-            f"rtsp_backend = \"{backend}\"\n{per_packet}"
+            f"rtsp_backend = \"{backend}\"\n{ingest_extra}"
             # Admission control off for the measurement: every camera is admitted.
             "decode_budget_ms_per_s = 1000000.0\n"
             f"[http]\nlisten = \"127.0.0.1:{http_port}\"\n"

@@ -67,11 +67,13 @@ pub struct Frame {
 }
 
 /// Why a frame's pixels could not be read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PixelsError {
     /// The buffer cannot be mapped for reading.
+    #[error("the frame buffer cannot be read")]
     Map,
     /// The buffer is smaller than `stride`, `width` and `height` say.
+    #[error("the frame is smaller than its size says")]
     Short,
 }
 

@@ -9,10 +9,8 @@ use crate::domain::{BBox, Evidence, Frame, PixelsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvidenceError {
-    #[error("the frame buffer cannot be read")]
-    Map,
-    #[error("the frame is smaller than its size says")]
-    Short,
+    #[error(transparent)]
+    Pixels(#[from] PixelsError),
     #[error("JPEG encoding failed: {0}")]
     Encode(#[from] image::ImageError),
     #[error("{}: cannot write evidence: {source}", path.display())]
@@ -43,14 +41,6 @@ pub fn safe_name(id: &str) -> String {
             }
         })
         .collect()
-}
-
-/// The frame's pixels as packed RGB rows (GStreamer pads rows to 4 bytes).
-pub fn packed_rgb(frame: &Frame) -> Result<Vec<u8>, EvidenceError> {
-    frame.packed_rgb().map_err(|e| match e {
-        PixelsError::Map => EvidenceError::Map,
-        PixelsError::Short => EvidenceError::Short,
-    })
 }
 
 /// Draws a 2-pixel rectangle for `bbox` (source pixels), mapped into the analysis frame.
@@ -131,7 +121,7 @@ impl EvidenceWriter {
         frame: &Frame,
         bbox: &BBox,
     ) -> Result<Evidence, EvidenceError> {
-        let clean_pixels = packed_rgb(frame)?;
+        let clean_pixels = frame.packed_rgb()?;
         let mut annotated_pixels = clean_pixels.clone();
         draw_box(
             &mut annotated_pixels,
@@ -180,7 +170,7 @@ mod tests {
             received_at: std::time::Instant::now(),
             buffer: gstreamer::Buffer::from_mut_slice(vec![0u8; 192 * 64]),
         };
-        let mut pixels = packed_rgb(&frame).expect("readable");
+        let mut pixels = frame.packed_rgb().expect("readable");
         let bbox = BBox {
             x1: 20.0,
             y1: 20.0,

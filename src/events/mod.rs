@@ -23,7 +23,7 @@ mod stage;
 mod track;
 mod zones;
 
-pub use evidence::{EvidenceError, EvidenceWriter, draw_box, packed_rgb, safe_name};
+pub use evidence::{EvidenceError, EvidenceWriter, draw_box, safe_name};
 pub use mqtt::{spawn as spawn_mqtt, topic as mqtt_topic};
 pub use observation::to_observation;
 pub use recent::RecentEvents;

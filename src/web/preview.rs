@@ -26,10 +26,8 @@ struct Inner {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PreviewError {
-    #[error("the frame buffer cannot be read")]
-    Map,
-    #[error("the frame is smaller than its size says")]
-    Short,
+    #[error(transparent)]
+    Pixels(#[from] PixelsError),
     #[error("JPEG encoding failed: {0}")]
     Encode(#[from] image::ImageError),
 }
@@ -87,10 +85,7 @@ impl Previews {
 
 /// Encodes a packed-RGB frame (rows `stride` bytes apart) as JPEG.
 pub fn encode_jpeg(frame: &Frame, quality: u8) -> Result<Vec<u8>, PreviewError> {
-    let packed = frame.packed_rgb().map_err(|e| match e {
-        PixelsError::Map => PreviewError::Map,
-        PixelsError::Short => PreviewError::Short,
-    })?;
+    let packed = frame.packed_rgb()?;
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality).encode(
         &packed,
