@@ -14,9 +14,15 @@ Cases (`--cases`):
   (`rtsp_backend = "shared-decoder"`), one keyframe every `--interval` s;
 - `pipeline`: one GStreamer pipeline per camera, delta units dropped before the decoder
   (`rtsp_backend = "pipeline"`, the issue 2 baseline);
-- `all`: one pipeline per camera decoding every frame (the NVR approach).
+- `all`: one pipeline per camera decoding every frame (the NVR approach);
+- `shared-receive-only`: the default backend with every keyframe gated out (one an hour):
+  what receiving alone costs (with `--receive-batch-ms` to compare read batching);
+- `shared-per-packet`, `shared-no-tick`, `shared+detect`: the variants named in
+  docs/performance.md.
 The floor — CPU to decode and letterbox just the sampled keyframes, nothing received — is
-measured first with `sitcenter decode-floor` on the same clip, decoder and analysis size.
+measured first with `sitcenter decode-floor` on the same clip, decoder and analysis size:
+back to back with one decoder, and with `--floor-paced` also at each row's keyframe rate
+(N ÷ interval per second, the node's decoder workers), as a live node gets them.
 
 Why a script and not a `sitcenter bench` subcommand: the figures must be those of a
 `sitcenter run` process exactly as deployed (its runtime, HTTP, consumer thread), seen
@@ -131,7 +137,7 @@ def write_site(d, n, case, interval, args, http_port, connects):
     if case == "shared-no-tick":
         # Sessions on the main runtime, parked in epoll_wait (tokio's normal mode).
         ingest_extra += "receive_tick_ms = 0\n"
-    if case == "shared" and args.receive_batch_ms is not None:
+    if case in ("shared", "shared-receive-only") and args.receive_batch_ms is not None:
         ingest_extra += f"receive_batch_ms = {args.receive_batch_ms}\n"
     if args.decoder_workers:
         ingest_extra += f"decoder_workers = {args.decoder_workers}\n"
@@ -151,6 +157,9 @@ def write_site(d, n, case, interval, args, http_port, connects):
                 "[detect.detectors.manholes]\nmodel = \"street\"\nclasses = [\"manhole_open\"]\n"
                 "[detect.detectors.dumps]\nmodel = \"street\"\nclasses = [\"dump\"]\n"
             )
+    if case == "shared-receive-only":
+        # Every keyframe gated out (one an hour): the CPU of receiving alone.
+        interval = 3600.0
     with open(os.path.join(d, "cameras.toml"), "w") as f:
         f.write(f'[defaults]\nsampling = {{ mode = "{mode}", interval_s = {interval} }}\n')
         if detect:
@@ -250,10 +259,16 @@ def run_case(args, n, case, sim):
             log.close()
 
 
-def decode_floor(args):
+def decode_floor(args, n=0):
+    """Back to back with one decoder (n = 0), or at the keyframe rate of n cameras with the
+    node's decoder workers, released every 10 ms as the receive threads release them."""
+    how = ["--keyframes", str(args.floor_keyframes), "--workers", "1"]
+    if n:
+        workers = args.decoder_workers or min(max(os.cpu_count() or 1, 1), 8)
+        how = ["--rate", str(n / args.interval), "--seconds", str(args.floor_paced_s),
+               "--workers", str(workers)]
     out = subprocess.run(
-        [args.bin, "decode-floor", "--media", args.media, "--keyframes", str(args.floor_keyframes),
-         "--workers", "1", "--interval-s", str(args.interval)],
+        [args.bin, "decode-floor", "--media", args.media, "--interval-s", str(args.interval)] + how,
         check=True, capture_output=True, text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -293,6 +308,11 @@ def plot(rows, floor, path):
             for n, cost, ratio, _ in short:
                 ax.annotate(f"{100 * ratio:.0f} % delivered", (n, cost), textcoords="offset points",
                             xytext=(6, 8), fontsize=7)
+    paced = sorted((r["n"], r["floor_paced_ms_per_cam_s"]) for r in rows
+                   if r["case"] == "shared" and r.get("floor_paced_ms_per_cam_s"))
+    if paced:
+        ax.plot([p[0] for p in paced], [p[1] for p in paced], "x:", color="grey",
+                label="floor at the live keyframe rate (decode + letterbox, N ÷ 2 s keyframes per second)")
     ns = sorted({r["n"] for r in rows})
     ax.axhline(floor["cpu_ms_per_camera_second"], color="grey", linewidth=1,
                label=f"floor: decode + letterbox the sampled keyframes only ({floor['cpu_ms_per_camera_second']:.2f} ms)")
@@ -330,8 +350,12 @@ def main():
                     help="largest N for the `shared+detect` case (the street detector on every camera)")
     ap.add_argument("--floor-each", action="store_true",
                     help="measure the decode floor again right before each case and compare each row with it")
+    ap.add_argument("--floor-paced", action="store_true",
+                    help="also measure, before each shared case, the floor at that case's keyframe rate "
+                         "(N / interval keyframes per second, the node's decoder workers)")
+    ap.add_argument("--floor-paced-s", type=float, default=15.0, help="seconds of the paced floor")
     ap.add_argument("--receive-batch-ms", type=int, default=None,
-                    help="[ingest] receive_batch_ms for the `shared` case (default: the built-in 100)")
+                    help="[ingest] receive_batch_ms for the `shared` and `shared-receive-only` cases (default: the built-in 250)")
     ap.add_argument("--decoder-workers", type=int, default=0, help="[ingest] decoder_workers (0: the default)")
     ap.add_argument("--fps", type=float, default=25.0, help="the simulated cameras' frame rate")
     ap.add_argument("--window", type=float, default=20.0)
@@ -387,8 +411,11 @@ def main():
             # The floor again right before each case: it drifts by ±30 % over minutes on a
             # VM, so each row is compared with the floor measured next to it.
             r_floor = decode_floor(args)["cpu_ms_per_camera_second"] if args.floor_each else None
+            paced = (decode_floor(args, n)["cpu_ms_per_camera_second"]
+                     if args.floor_paced and case.startswith("shared") else None)
             r = run_case(args, n, case, sim)
             r["floor_ms_per_cam_s"] = r_floor
+            r["floor_paced_ms_per_cam_s"] = paced
             r["rss_per_cam_mb"] = (r["rss"] - base["rss"]) / n / 1e6
             r["threads_per_cam"] = (r["threads"] - base["threads"]) / n
             rows.append(r)
@@ -416,11 +443,12 @@ def report(args, floor, base, rows):
     print("| cameras | ingest | CPU ms per camera-second | × floor | cores used (sim) | RSS per camera (MB) | "
           "threads (per camera) | stream received | sampled frames delivered / due | fewest of one camera (expected) | "
           "cameras without frames | dropped | keyframe → frame p50 / p99 (ms) | "
-          "keyframe → detections p50 / p99 (ms), frames analysed | start-up (s) |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "keyframe → detections p50 / p99 (ms), frames analysed | start-up (s) | × floor at the live rate (floor) |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     names = {"shared": "shared decoders", "shared-per-packet": "shared decoders, read per packet",
              "shared+detect": "shared decoders + street detector",
              "shared-no-tick": "shared decoders, no receive tick",
+             "shared-receive-only": "receive only (every keyframe gated out)",
              "pipeline": "pipeline per camera", "all": "pipeline, every frame"}
     for r in rows:
         print(
@@ -434,7 +462,9 @@ def report(args, floor, base, rows):
             f"{r['dropped']} | {fmt(r['latency_p50_ms'], '.1f')} / {fmt(r['latency_p99_ms'], '.1f')} | "
             + (f"{fmt(r.get('detect_p50_ms'), '.1f')} / {fmt(r.get('detect_p99_ms'), '.1f')}, "
                f"{100 * r['analysed_ratio']:.1f} % | " if r.get("analysed_ratio") else "— | ") +
-            f"{r['start_s']:.0f} |"
+            f"{r['start_s']:.0f} | "
+            + (f"{r['cpu_ms_per_cam_s'] / r['floor_paced_ms_per_cam_s']:.2f} ({r['floor_paced_ms_per_cam_s']:.2f}) |"
+               if r.get("floor_paced_ms_per_cam_s") else "— |")
         )
 
 

@@ -3,10 +3,17 @@
 //! against (docs/performance.md).
 //!
 //! The keyframes of a clip (each with its SPS/PPS, as the simulator sends them) go through
-//! the same [`DecoderPool`] as live cameras' keyframes, one after another, as fast as the
-//! pool decodes them; the process's CPU time over the run divided by the keyframes decoded
-//! is the cost per keyframe, and that divided by the sampling interval the cost per
-//! camera-second.
+//! the same [`DecoderPool`] as live cameras' keyframes; the process's CPU time over the
+//! run divided by the keyframes decoded is the cost per keyframe, and that divided by the
+//! sampling interval the cost per camera-second. Two ways to feed them:
+//!
+//! - back to back (default): as fast as the pool decodes them — the lowest cost a keyframe
+//!   can have, every cache warm;
+//! - at a rate (`--rate`, keyframes per second, for `--seconds`): as N cameras would send
+//!   them (N ÷ interval per second), released every [`TICK`] like the receive threads
+//!   release them. On the 2-core VM a keyframe decoded between idle gaps costs more CPU
+//!   than one decoded back to back (docs/performance.md), so a live node is compared with
+//!   both.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,7 +51,16 @@ pub struct DecodeFloorArgs {
     /// Sampling interval, to turn the cost per keyframe into a cost per camera-second.
     #[arg(long, default_value_t = 2.0)]
     pub interval_s: f64,
+    /// Keyframes per second, spread evenly over `--seconds` (0: back to back, `--keyframes`).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// How long to decode at `--rate`.
+    #[arg(long, default_value_t = 15.0)]
+    pub seconds: f64,
 }
+
+/// How often keyframes are released at `--rate` (the receive threads' default tick).
+const TICK: Duration = Duration::from_millis(10);
 
 /// What `decode-floor` measured (printed as JSON).
 #[derive(Debug, Clone, Serialize)]
@@ -60,6 +76,8 @@ pub struct DecodeFloorReport {
     pub wall_s: f64,
     pub cpu_ms_per_keyframe: f64,
     pub cpu_ms_per_camera_second: f64,
+    /// Keyframes per second asked for (0: back to back).
+    pub rate: f64,
 }
 
 /// CPU seconds (user + system) this process has used.
@@ -105,9 +123,15 @@ pub fn decode_floor(args: &DecodeFloorArgs) -> Result<DecodeFloorReport, IngestE
         frame_arrived: Arc::default(),
     });
     let workers = args.workers.max(1);
+    // At a rate, the live default queue: keyframes released on one tick wait there.
+    let capacity = if args.rate > 0.0 {
+        crate::config::DEFAULT_DECODER_QUEUE_CAPACITY
+    } else {
+        4 * workers
+    };
     let pool = DecoderPool::start(
         workers,
-        4 * workers,
+        capacity,
         (args.width, args.height),
         metrics.clone(),
     )?;
@@ -118,16 +142,31 @@ pub fn decode_floor(args: &DecodeFloorArgs) -> Result<DecodeFloorReport, IngestE
             .pop_batch(1024, wait)
             .map_or(0, |batch| batch.len() as u64)
     };
+    let paced = args.rate > 0.0;
+    let total = if paced {
+        (args.rate * args.seconds).round().max(1.0) as usize
+    } else {
+        args.keyframes
+    };
     let started = Instant::now();
     let cpu_before = process_cpu_seconds().unwrap_or(0.0);
-    for i in 0..args.keyframes {
-        // Keep a few keyframes per decoder in flight, never more than the pool queue holds.
-        while i as u64 - delivered >= 2 * workers as u64 {
-            let got = take(Duration::from_secs(5));
-            if got == 0 {
-                break; // a keyframe that produced no frame: do not wait forever
+    for i in 0..total {
+        if paced {
+            // Released on the tick it falls due, with the others due by then.
+            let due = started + Duration::from_secs_f64(i as f64 / args.rate);
+            while Instant::now() < due {
+                std::thread::sleep(TICK);
+                delivered += take(Duration::ZERO);
             }
-            delivered += got;
+        } else {
+            // Keep a few keyframes per decoder in flight, never more than the pool queue holds.
+            while i as u64 - delivered >= 2 * workers as u64 {
+                let got = take(Duration::from_secs(5));
+                if got == 0 {
+                    break; // a keyframe that produced no frame: do not wait forever
+                }
+                delivered += got;
+            }
         }
         let data = keyframes[i % keyframes.len()].clone();
         let _submitted = pool.submit(Keyframe {
@@ -139,7 +178,7 @@ pub fn decode_floor(args: &DecodeFloorArgs) -> Result<DecodeFloorReport, IngestE
             seq: i as u64,
         });
     }
-    while delivered < args.keyframes as u64 {
+    while delivered < total as u64 {
         let got = take(Duration::from_secs(5));
         if got == 0 {
             break;
@@ -153,7 +192,7 @@ pub fn decode_floor(args: &DecodeFloorArgs) -> Result<DecodeFloorReport, IngestE
     Ok(DecodeFloorReport {
         media: args.media.display().to_string(),
         distinct_keyframes: keyframes.len(),
-        keyframes_submitted: args.keyframes,
+        keyframes_submitted: total,
         frames_delivered: delivered,
         workers,
         width: args.width,
@@ -162,5 +201,58 @@ pub fn decode_floor(args: &DecodeFloorArgs) -> Result<DecodeFloorReport, IngestE
         wall_s,
         cpu_ms_per_keyframe: per_keyframe,
         cpu_ms_per_camera_second: per_keyframe / args.interval_s.max(1e-3),
+        rate: args.rate.max(0.0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(keyframes: usize, rate: f64, seconds: f64) -> DecodeFloorArgs {
+        DecodeFloorArgs {
+            media: crate::test_util::media("synthetic-360p.mp4"),
+            keyframes,
+            workers: 2,
+            width: 320,
+            height: 320,
+            interval_s: 2.0,
+            rate,
+            seconds,
+        }
+    }
+
+    #[test]
+    fn back_to_back_and_at_a_rate_every_keyframe_is_decoded_and_costed() {
+        let report = decode_floor(&args(12, 0.0, 0.0)).expect("back to back");
+        assert_eq!(
+            (report.keyframes_submitted, report.frames_delivered),
+            (12, 12)
+        );
+        assert_eq!(
+            report.cpu_ms_per_camera_second * 2.0,
+            report.cpu_ms_per_keyframe
+        );
+
+        // 20 keyframes per second for 0.6 s: 12 keyframes, released over (not before) 0.55 s.
+        let report = decode_floor(&args(0, 20.0, 0.6)).expect("at a rate");
+        assert_eq!(
+            (report.keyframes_submitted, report.frames_delivered),
+            (12, 12)
+        );
+        assert!(
+            report.wall_s >= 0.55,
+            "12 keyframes at 20/s were decoded in {:.3} s",
+            report.wall_s
+        );
+        assert_eq!(report.rate, 20.0);
+    }
+
+    #[test]
+    fn a_clip_that_does_not_exist_is_named() {
+        let mut missing = args(1, 0.0, 0.0);
+        missing.media = PathBuf::from("test-media/no-such-clip.mp4");
+        let error = decode_floor(&missing).expect_err("no clip").to_string();
+        assert!(error.contains("no-such-clip.mp4"), "{error}");
+    }
 }
