@@ -65,6 +65,12 @@ def wait_port(port, limit=60):
     sys.exit(f"nothing listens on {port}")
 
 
+def user_cpu_s(pid):
+    """utime alone: the process's CPU time outside the kernel."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[11]) / CLK
+
+
 def proc_sample(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -203,6 +209,7 @@ def run_case(args, n, case, sim):
             lat0 = latency_buckets(http_port)
             det0 = latency_buckets(http_port, DETECT_BUCKET)
             cpu0, _, _ = proc_sample(proc.pid)
+            user0 = user_cpu_s(proc.pid)
             sim0, _, _ = proc_sample(sim.pid)
             t0 = time.time()
             rss_max = threads_max = 0
@@ -211,6 +218,7 @@ def run_case(args, n, case, sim):
                 _, rss, threads = proc_sample(proc.pid)
                 rss_max, threads_max = max(rss_max, rss), max(threads_max, threads)
             cpu1, _, _ = proc_sample(proc.pid)
+            user1 = user_cpu_s(proc.pid)
             sim1, _, _ = proc_sample(sim.pid)
             elapsed = time.time() - t0
             lat1 = latency_buckets(http_port)
@@ -234,6 +242,8 @@ def run_case(args, n, case, sim):
                 "streaming_at_start": streaming,
                 "cpu_ms_per_cam_s": (cpu1 - cpu0) * 1000 / (max(n, 1) * elapsed),
                 "cpu_cores": (cpu1 - cpu0) / elapsed,
+                # The rest is kernel time: TCP receive, syscalls, wake-ups.
+                "cpu_user_share": (user1 - user0) / (cpu1 - cpu0) if cpu1 > cpu0 else None,
                 "sim_cores": (sim1 - sim0) / elapsed,
                 "rss": rss_max,
                 "threads": threads_max,
