@@ -65,16 +65,15 @@ def wait_port(port, limit=60):
     sys.exit(f"nothing listens on {port}")
 
 
-def user_cpu_s(pid):
-    """utime alone: the process's CPU time outside the kernel."""
+def cpu_times(pid):
+    """(user, system) CPU seconds of the process: utime and stime, read at one instant."""
     with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[11]) / CLK
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / CLK, int(fields[12]) / CLK
 
 
 def proc_sample(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    cpu_s = (int(fields[11]) + int(fields[12])) / CLK  # utime + stime
+    cpu_s = sum(cpu_times(pid))
     rss = threads = 0
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -208,8 +207,8 @@ def run_case(args, n, case, sim):
             units_before = {c["id"]: c["units_received"] for c in cameras_api(http_port)}
             lat0 = latency_buckets(http_port)
             det0 = latency_buckets(http_port, DETECT_BUCKET)
-            cpu0, _, _ = proc_sample(proc.pid)
-            user0 = user_cpu_s(proc.pid)
+            user0, system0 = cpu_times(proc.pid)
+            cpu0 = user0 + system0
             sim0, _, _ = proc_sample(sim.pid)
             t0 = time.time()
             rss_max = threads_max = 0
@@ -217,8 +216,8 @@ def run_case(args, n, case, sim):
                 time.sleep(1)
                 _, rss, threads = proc_sample(proc.pid)
                 rss_max, threads_max = max(rss_max, rss), max(threads_max, threads)
-            cpu1, _, _ = proc_sample(proc.pid)
-            user1 = user_cpu_s(proc.pid)
+            user1, system1 = cpu_times(proc.pid)
+            cpu1 = user1 + system1
             sim1, _, _ = proc_sample(sim.pid)
             elapsed = time.time() - t0
             lat1 = latency_buckets(http_port)

@@ -59,8 +59,8 @@ pub struct DecodeFloorArgs {
     pub seconds: f64,
 }
 
-/// How often keyframes are released at `--rate` (the receive threads' default tick).
-const TICK: Duration = Duration::from_millis(10);
+/// How often keyframes are released at `--rate`: the receive threads' default tick.
+const TICK: Duration = Duration::from_millis(crate::config::DEFAULT_RECEIVE_TICK_MS as u64);
 
 /// What `decode-floor` measured (printed as JSON).
 #[derive(Debug, Clone, Serialize)]
