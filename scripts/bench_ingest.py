@@ -31,7 +31,8 @@ would measure itself too.
 
 Usage: python3 scripts/bench_ingest.py --bin target/release/sitcenter \\
            [--cameras 100,500,1000,2000] [--cases shared,pipeline,all] \\
-           [--pipeline-max 200] [--all-max 50] [--window 20] [--json out.json] [--plot out.png]
+           [--pipeline-max 200] [--all-max 50] [--window 20] [--json out.json] [--plot out.png] \\
+           [--ingest receive_tick_ms=30 ...]   (any other [ingest] setting, for experiments)
 Prints Markdown tables (the ones in docs/performance.md).
 """
 import argparse
@@ -146,6 +147,8 @@ def write_site(d, n, case, interval, args, http_port, connects):
         ingest_extra += f"receive_batch_ms = {args.receive_batch_ms}\n"
     if args.decoder_workers:
         ingest_extra += f"decoder_workers = {args.decoder_workers}\n"
+    for setting in args.ingest:
+        ingest_extra += setting + "\n"
     with open(os.path.join(d, "site.toml"), "w") as f:
         f.write(
             "[site]\nname = \"bench\"\nbounds = { south = 51.0, west = 71.0, north = 51.5, east = 72.0 }\n"
@@ -273,9 +276,9 @@ def decode_floor(args, n=0):
     node's decoder workers, released every 10 ms as the receive threads release them."""
     how = ["--keyframes", str(args.floor_keyframes), "--workers", "1"]
     if n:
-        workers = args.decoder_workers or min(max(os.cpu_count() or 1, 1), 8)
+        # --workers 0: the node's default decoder count, as `sitcenter run` starts it.
         how = ["--rate", str(n / args.interval), "--seconds", str(args.floor_paced_s),
-               "--workers", str(workers)]
+               "--workers", str(args.decoder_workers)]
     out = subprocess.run(
         [args.bin, "decode-floor", "--media", args.media, "--interval-s", str(args.interval)] + how,
         check=True, capture_output=True, text=True,
@@ -366,6 +369,8 @@ def main():
     ap.add_argument("--receive-batch-ms", type=int, default=None,
                     help="[ingest] receive_batch_ms for the `shared` and `shared-receive-only` cases (default: the built-in 250)")
     ap.add_argument("--decoder-workers", type=int, default=0, help="[ingest] decoder_workers (0: the default)")
+    ap.add_argument("--ingest", action="append", default=[], metavar="KEY=VALUE",
+                    help="another [ingest] setting for every case, as TOML (repeatable), e.g. receive_tick_ms=20")
     ap.add_argument("--fps", type=float, default=25.0, help="the simulated cameras' frame rate")
     ap.add_argument("--window", type=float, default=20.0)
     ap.add_argument("--settle", type=float, default=3.0)

@@ -10,10 +10,10 @@
 //! - back to back (default): as fast as the pool decodes them — the lowest cost a keyframe
 //!   can have, every cache warm;
 //! - at a rate (`--rate`, keyframes per second, for `--seconds`): as N cameras would send
-//!   them (N ÷ interval per second), released every [`TICK`] like the receive threads
-//!   release them. On the 2-core VM a keyframe decoded between idle gaps costs more CPU
-//!   than one decoded back to back (docs/performance.md), so a live node is compared with
-//!   both.
+//!   them (N ÷ interval per second), released every `--tick-ms` (default: the receive
+//!   threads' tick, as they release them; longer: in bursts). On the 2-core VM a keyframe
+//!   decoded between idle gaps costs more CPU than one decoded back to back
+//!   (docs/performance.md), so a live node is compared with both.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,7 +40,7 @@ pub struct DecodeFloorArgs {
     /// Keyframes to decode (the clip's keyframes, repeated).
     #[arg(long, default_value_t = 1000)]
     pub keyframes: usize,
-    /// Pool decoders.
+    /// Pool decoders (0: as many as a node starts by default, `[ingest] decoder_workers`).
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
     /// Analysis size (letterboxed RGB), as `[ingest] analysis_width/height`.
@@ -57,10 +57,11 @@ pub struct DecodeFloorArgs {
     /// How long to decode at `--rate`.
     #[arg(long, default_value_t = 15.0)]
     pub seconds: f64,
+    /// How often keyframes are released at `--rate`, in ms (default: the receive threads'
+    /// default tick; longer: in bursts).
+    #[arg(long, default_value_t = crate::config::DEFAULT_RECEIVE_TICK_MS as u64)]
+    pub tick_ms: u64,
 }
-
-/// How often keyframes are released at `--rate`: the receive threads' default tick.
-const TICK: Duration = Duration::from_millis(crate::config::DEFAULT_RECEIVE_TICK_MS as u64);
 
 /// What `decode-floor` measured (printed as JSON).
 #[derive(Debug, Clone, Serialize)]
@@ -122,7 +123,10 @@ pub fn decode_floor(args: &DecodeFloorArgs) -> Result<DecodeFloorReport, IngestE
         queue: queue.clone(),
         frame_arrived: Arc::default(),
     });
-    let workers = args.workers.max(1);
+    let workers = match args.workers {
+        0 => crate::config::default_decoder_workers(),
+        n => n,
+    };
     // At a rate, the live default queue: keyframes released on one tick wait there.
     let capacity = if args.rate > 0.0 {
         crate::config::DEFAULT_DECODER_QUEUE_CAPACITY
@@ -155,7 +159,7 @@ pub fn decode_floor(args: &DecodeFloorArgs) -> Result<DecodeFloorReport, IngestE
             // Released on the tick it falls due, with the others due by then.
             let due = started + Duration::from_secs_f64(i as f64 / args.rate);
             while Instant::now() < due {
-                std::thread::sleep(TICK);
+                std::thread::sleep(Duration::from_millis(args.tick_ms.max(1)));
                 delivered += take(Duration::ZERO);
             }
         } else {
@@ -219,6 +223,7 @@ mod tests {
             interval_s: 2.0,
             rate,
             seconds,
+            tick_ms: 10,
         }
     }
 
@@ -234,18 +239,28 @@ mod tests {
             report.cpu_ms_per_keyframe
         );
 
-        // 20 keyframes per second for 0.6 s: 12 keyframes, released over (not before) 0.55 s.
-        let report = decode_floor(&args(0, 20.0, 0.6)).expect("at a rate");
-        assert_eq!(
-            (report.keyframes_submitted, report.frames_delivered),
-            (12, 12)
-        );
-        assert!(
-            report.wall_s >= 0.55,
-            "12 keyframes at 20/s were decoded in {:.3} s",
-            report.wall_s
-        );
-        assert_eq!(report.rate, 20.0);
+        // 20 keyframes per second for 0.6 s: 12 keyframes, released over (not before) 0.55 s,
+        // on the receive tick and in bursts of 0.2 s, by the node's default decoders.
+        for tick_ms in [10, 200] {
+            let mut paced = args(0, 20.0, 0.6);
+            paced.tick_ms = tick_ms;
+            paced.workers = 0;
+            let report = decode_floor(&paced).expect("at a rate");
+            assert_eq!(
+                (report.keyframes_submitted, report.frames_delivered),
+                (12, 12),
+                "tick {tick_ms} ms"
+            );
+            // The last keyframe falls due at 0.55 s and leaves on the first tick after it.
+            let released = 550_u64.div_ceil(tick_ms) * tick_ms;
+            assert!(
+                report.wall_s * 1000.0 >= released as f64,
+                "12 keyframes at 20/s were decoded in {:.3} s, before {released} ms (tick {tick_ms} ms)",
+                report.wall_s
+            );
+            assert_eq!(report.rate, 20.0);
+            assert_eq!(report.workers, crate::config::default_decoder_workers());
+        }
     }
 
     #[test]
