@@ -344,7 +344,8 @@ def plot(rows, floor, path):
     fig.savefig(path, dpi=110)
 
 
-def main():
+def parser():
+    """The runner's options (scripts/ingest_instructions.py writes its sites with their defaults)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default="target/release/sitcenter")
     ap.add_argument("--cameras", default="100,500,1000,2000")
@@ -384,7 +385,11 @@ def main():
     ap.add_argument("--json", help="write the measurements here")
     ap.add_argument("--from-json", help="print and plot earlier measurements instead of measuring")
     ap.add_argument("--plot", help="PNG of CPU per camera-second against N (needs matplotlib)")
-    args = ap.parse_args()
+    return ap
+
+
+def main():
+    args = parser().parse_args()
     if args.from_json:
         with open(args.from_json) as f:
             saved = json.load(f)

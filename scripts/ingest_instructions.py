@@ -57,8 +57,8 @@ def live(binary, n, window, sim_port, work):
     site = os.path.join(work, f"site{n}")
     os.makedirs(site)
     http_port = bench.free_port()
-    args = argparse.Namespace(sim_mounts=max(n, 1), sim_port=sim_port, receive_batch_ms=None,
-                              decoder_workers=0)
+    args = bench.parser().parse_args(["--sim-mounts", str(max(n, 1))])
+    args.sim_port = sim_port
     bench.write_site(site, n, "shared", 2.0, args, http_port, 16)
     out = os.path.join(site, "cg")
     proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",

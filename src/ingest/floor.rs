@@ -155,6 +155,16 @@ pub fn decode_floor(args: &DecodeFloorArgs) -> Result<DecodeFloorReport, IngestE
             .pop_batch(1024, wait)
             .map_or(0, |batch| batch.len() as u64)
     };
+    // Counts frames into `count` until it reaches `target`, or nothing came for 5 s (a
+    // keyframe that produced no frame: the counts show it; never wait forever).
+    let collect = |count: &mut u64, target: u64| {
+        while *count < target {
+            match take(Duration::from_secs(5)) {
+                0 => break,
+                got => *count += got,
+            }
+        }
+    };
     let paced = args.rate > 0.0;
     let total = if paced {
         (args.rate * args.seconds).round().max(1.0) as usize
@@ -173,13 +183,7 @@ pub fn decode_floor(args: &DecodeFloorArgs) -> Result<DecodeFloorReport, IngestE
     };
     let warm_up = WARM_UP_PER_DECODER * workers;
     (0..warm_up).for_each(submit);
-    let mut warmed = 0u64;
-    while warmed < warm_up as u64 {
-        match take(Duration::from_secs(5)) {
-            0 => break, // a keyframe that produced no frame: the measurement shows it
-            got => warmed += got,
-        }
-    }
+    collect(&mut 0, warm_up as u64);
     let started = Instant::now();
     let cpu_before = process_cpu_seconds().unwrap_or(0.0);
     for i in 0..total {
@@ -192,23 +196,11 @@ pub fn decode_floor(args: &DecodeFloorArgs) -> Result<DecodeFloorReport, IngestE
             }
         } else {
             // Keep a few keyframes per decoder in flight, never more than the pool queue holds.
-            while i as u64 - delivered >= 2 * workers as u64 {
-                let got = take(Duration::from_secs(5));
-                if got == 0 {
-                    break; // a keyframe that produced no frame: do not wait forever
-                }
-                delivered += got;
-            }
+            collect(&mut delivered, (i + 1).saturating_sub(2 * workers) as u64);
         }
         submit(warm_up + i);
     }
-    while delivered < total as u64 {
-        let got = take(Duration::from_secs(5));
-        if got == 0 {
-            break;
-        }
-        delivered += got;
-    }
+    collect(&mut delivered, total as u64);
     let cpu_s = process_cpu_seconds().unwrap_or(0.0) - cpu_before;
     let wall_s = started.elapsed().as_secs_f64();
     pool.stop();
