@@ -27,6 +27,7 @@ pub mod incidents;
 pub mod ingest;
 pub mod obs;
 pub mod qa;
+pub mod queue;
 pub mod registry;
 pub mod sim;
 #[cfg(test)]

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sitcenter::config::{CameraConfig, IngestSettings, Sampling, SamplingMode, Transport};
+use sitcenter::domain::State;
 use sitcenter::domain::{CameraId, Position};
-use sitcenter::ingest::{FrameQueue, Ingest, State};
+use sitcenter::ingest::Ingest;
 use sitcenter::obs::Metrics;
+use sitcenter::queue::FrameQueue;
 
 fn start_sim(cameras: usize) -> (common::Process, u16) {
     let port = common::free_port();

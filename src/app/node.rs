@@ -28,8 +28,9 @@ use crate::config::{CameraConfig, DetectSettings, SiteConfig};
 use crate::detect::{AnalysedFrame, DetectorConfig, DetectorHandle};
 use crate::domain::DetectionEvent;
 use crate::events::{EventStage, EvidenceWriter, RecentEvents, RuleBook, StageSettings};
-use crate::ingest::{DropLedger, FrameQueue, Ingest, Pushed, WhenFull};
+use crate::ingest::Ingest;
 use crate::obs::{DROP_DETECT_QUEUE_FULL, Metrics};
+use crate::queue::{DropLedger, FrameQueue, Pushed, WhenFull};
 use crate::web::Previews;
 
 use super::AppError;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::domain::Frame;
-use crate::ingest::FrameQueue;
+use crate::queue::FrameQueue;
 
 /// Size/time batching policy over the shared FrameQueue.
 pub struct Batcher {

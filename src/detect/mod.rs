@@ -5,7 +5,7 @@
 //! NMS output) and class-aware NMS.
 //!
 //! - Consumes: [`Frame`](crate::domain::Frame)s, packed RGB already at the model's input
-//!   size (letterboxed by the pipeline), from the shared [`FrameQueue`](crate::ingest::FrameQueue).
+//!   size (letterboxed by the pipeline), from the shared [`FrameQueue`](crate::queue::FrameQueue).
 //! - Produces: [`Detection`]s (box in source pixels, model name and version, the class
 //!   threshold) into a bounded tokio channel ([`DetectorHandle::spawn`]), or every analysed
 //!   frame with its detections, possibly none, as an [`AnalysedFrame`]

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use super::*;
 use crate::domain::{BBox, CameraId, Frame, Letterbox};
-use crate::ingest::FrameQueue;
+use crate::queue::FrameQueue;
 
 const TINY: &str = "models/tiny/model.toml";
 const SIZE: usize = 64;

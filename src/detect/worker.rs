@@ -15,7 +15,7 @@ use super::model::{ExecutionProvider, Model, ModelManifest, Runtime};
 use super::postprocess::Decoder;
 use super::preprocess::Preprocessor;
 use crate::domain::{Detection, Frame, ModelRef};
-use crate::ingest::FrameQueue;
+use crate::queue::FrameQueue;
 
 /// What a detector worker is built from (one worker per model per core in practice).
 #[derive(Clone, Debug)]

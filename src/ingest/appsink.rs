@@ -15,11 +15,11 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::pipeline::Built;
-use super::queue::{FrameQueue, Pushed};
-use super::status::{CameraStatus, DropLedger, now_ms};
+use super::status::{CameraStatus, now_ms};
 use crate::config::{CameraConfig, Sampling, SamplingMode};
 use crate::domain::{CameraId, Frame, Letterbox};
 use crate::obs::{CameraMetrics, Metrics};
+use crate::queue::{DropLedger, FrameQueue, Pushed};
 
 /// What the streaming-thread code of one camera shares.
 pub(crate) struct Taps {

@@ -13,10 +13,10 @@ use tokio::sync::Notify;
 use super::appsink::{self, Taps};
 use super::error::IngestError;
 use super::pipeline::{self, Params, Templates};
-use super::queue::FrameQueue;
-use super::status::{CameraStatus, DropLedger};
+use super::status::CameraStatus;
 use crate::config::{CameraConfig, IngestSettings};
 use crate::obs::Metrics;
+use crate::queue::{DropLedger, FrameQueue};
 
 /// What a file run delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub fn run_file(
     let built = pipeline::build(&templates, camera, &params, settings.connect_timeout)?;
     let status = Arc::new(CameraStatus::new(super::Reason::Started));
     let ledger = Arc::new(DropLedger::new(metrics.clone()));
-    ledger.register(&camera.id, status.clone());
+    ledger.register(&camera.id, status.counters.frames_dropped.clone());
     appsink::install(
         &built,
         camera,

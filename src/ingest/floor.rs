@@ -27,10 +27,11 @@ use tokio_util::sync::CancellationToken;
 use super::appsink::Taps;
 use super::error::IngestError;
 use super::pool::{DecoderPool, Keyframe};
-use super::queue::FrameQueue;
-use super::status::{CameraStatus, DropLedger, Reason};
+use super::status::CameraStatus;
 use crate::domain::CameraId;
+use crate::domain::Reason;
 use crate::obs::Metrics;
+use crate::queue::{DropLedger, FrameQueue};
 
 /// `sitcenter decode-floor`.
 #[derive(Debug, Clone, clap::Args)]

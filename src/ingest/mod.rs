@@ -1,4 +1,4 @@
-//! Ingest: cameras → sampled [`Frame`]s in the [`FrameQueue`].
+//! Ingest: cameras → sampled [`Frame`]s in the [`FrameQueue`](crate::queue::FrameQueue).
 //!
 //! One way in: [`Ingest`]. It owns a [`CameraSupervisor`](supervisor) per camera, a
 //! tokio task on one of the tick-driven receive threads (`ticker.rs`), with one of two
@@ -29,7 +29,6 @@ mod floor;
 mod memory;
 mod pipeline;
 mod pool;
-mod queue;
 mod rtsp;
 mod status;
 mod supervisor;
@@ -50,12 +49,12 @@ pub use error::IngestError;
 pub use file::{FileRun, run_file};
 pub use floor::{DecodeFloorArgs, DecodeFloorReport, decode_floor, process_cpu_seconds};
 pub use pipeline::{Params, Templates};
-pub use queue::{FrameQueue, Pushed, WhenFull};
-pub use status::{CameraSnapshot, DropLedger, Reason, State, Transition};
+pub use status::{CameraSnapshot, Transition};
 
 use crate::config::{CameraConfig, IngestSettings, RtspBackend, SamplingMode, Transport};
-use crate::domain::CameraId;
+use crate::domain::{CameraId, Reason, State};
 use crate::obs::Metrics;
+use crate::queue::{DropLedger, FrameQueue};
 use pool::DecoderPool;
 use status::CameraStatus;
 use supervisor::CameraSupervisor;
@@ -232,7 +231,7 @@ impl Ingest {
                             old.cancel.cancel();
                             stopping.push(old);
                             report.restarted.push(id.clone());
-                            to_start.push((config, status::Reason::Restarted));
+                            to_start.push((config, Reason::Restarted));
                         }
                     }
                     None => {
@@ -246,7 +245,7 @@ impl Ingest {
             }
             for (id, config) in wanted {
                 report.added.push(id);
-                to_start.push((config, status::Reason::Started));
+                to_start.push((config, Reason::Started));
             }
         }
         for old in stopping {
@@ -281,9 +280,9 @@ impl Ingest {
             {
                 self.shared
                     .metrics
-                    .camera_state_changed(Some(status::State::Refused), None);
+                    .camera_state_changed(Some(State::Refused), None);
                 self.shared.ledger.unregister(&id);
-                to_start.insert(0, (old.config, status::Reason::Started));
+                to_start.insert(0, (old.config, Reason::Started));
             }
         }
         for (config, reason) in to_start {
@@ -323,17 +322,19 @@ impl Ingest {
 
     /// A camera that admission control does not start: visible, counted, not running.
     fn refuse(&self, config: CameraConfig, need: f64, left: f64) -> Running {
-        let status = Arc::new(CameraStatus::new(status::Reason::Started));
-        let reason = status::Reason::OverCapacity {
+        let status = Arc::new(CameraStatus::new(Reason::Started));
+        let reason = Reason::OverCapacity {
             needs_ms_per_s: need,
             left_ms_per_s: left.max(0.0),
         };
         tracing::warn!(camera = %config.id, %reason, "camera refused");
-        status.set(status::State::Refused, reason);
-        self.shared.ledger.register(&config.id, status.clone());
+        status.set(State::Refused, reason);
+        self.shared
+            .ledger
+            .register(&config.id, status.counters.frames_dropped.clone());
         self.shared
             .metrics
-            .camera_state_changed(None, Some(status::State::Refused));
+            .camera_state_changed(None, Some(State::Refused));
         Running {
             config,
             status,
@@ -355,14 +356,16 @@ impl Ingest {
             None => self
                 .shared
                 .metrics
-                .camera_state_changed(Some(status::State::Refused), None),
+                .camera_state_changed(Some(State::Refused), None),
         }
     }
 
-    fn spawn(&self, config: CameraConfig, reason: status::Reason) -> Running {
+    fn spawn(&self, config: CameraConfig, reason: Reason) -> Running {
         let need_ms_per_s = self.need(&config);
         let status = Arc::new(CameraStatus::new(reason.clone()));
-        self.shared.ledger.register(&config.id, status.clone());
+        self.shared
+            .ledger
+            .register(&config.id, status.counters.frames_dropped.clone());
         let cancel = CancellationToken::new();
         let supervisor = CameraSupervisor {
             metrics: self.shared.metrics.camera(&config.id),
@@ -398,7 +401,7 @@ impl Ingest {
             - running.values().map(|r| r.need_ms_per_s).sum::<f64>();
         let need = self.need(&config);
         let camera = if need <= left {
-            self.spawn(config, status::Reason::Restarted)
+            self.spawn(config, Reason::Restarted)
         } else {
             self.refuse(config, need, left)
         };

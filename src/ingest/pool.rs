@@ -453,8 +453,10 @@ fn deliver(
 mod tests {
     use super::*;
     use crate::domain::CameraId;
-    use crate::ingest::queue::FrameQueue;
-    use crate::ingest::status::{CameraStatus, DropLedger, Reason};
+    use crate::domain::Reason;
+    use crate::ingest::status::CameraStatus;
+    use crate::queue::DropLedger;
+    use crate::queue::FrameQueue;
     use crate::sim::clip::Clip;
 
     fn keyframes(clip: &Clip) -> Vec<Vec<u8>> {

@@ -26,8 +26,9 @@ use tokio::sync::{Notify, OwnedSemaphorePermit};
 
 use super::appsink::IntervalGate;
 use super::pool::{DecoderPool, Keyframe, Submitted};
-use super::status::{Reason, now_ms};
+use super::status::now_ms;
 use super::supervisor::{CameraSupervisor, Outcome, WATCHDOG_PERIOD};
+use crate::domain::Reason;
 
 /// Maps a retina error to what the supervisor does about it.
 fn classify(error: &retina::Error, request: &str, streaming: bool) -> Outcome {

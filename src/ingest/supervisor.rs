@@ -22,8 +22,9 @@ use super::Shared;
 use super::appsink::{self, Taps};
 use super::backoff::Backoff;
 use super::pipeline::{self, Built};
-use super::status::{CameraStatus, Reason, State, now_ms};
+use super::status::{CameraStatus, now_ms};
 use crate::config::CameraConfig;
+use crate::domain::{Reason, State};
 use crate::obs::CameraMetrics;
 
 pub(super) enum Outcome {

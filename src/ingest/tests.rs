@@ -7,11 +7,13 @@ use std::sync::atomic::Ordering;
 
 use tokio_util::sync::CancellationToken;
 
+use super::Ingest;
 use super::status::{CameraStatus, now_ms};
 use super::supervisor::{CameraSupervisor, Outcome};
-use super::{FrameQueue, Ingest, Reason, State};
 use crate::config::RtspBackend;
+use crate::domain::{Reason, State};
 use crate::obs::Metrics;
+use crate::queue::FrameQueue;
 use crate::test_util::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,7 +110,9 @@ async fn a_camera_starved_by_our_own_queues_is_overloaded_not_reconnected() {
     let shared = ingest.shared.clone();
     let config = camera("cam-1", "rtsp://127.0.0.1:9/unused");
     let status = Arc::new(CameraStatus::new(Reason::Started));
-    shared.ledger.register(&config.id, status.clone());
+    shared
+        .ledger
+        .register(&config.id, status.counters.frames_dropped.clone());
     let supervisor = CameraSupervisor {
         metrics: shared.metrics.camera(&config.id),
         camera: config.clone(),

@@ -133,7 +133,7 @@ impl Metrics {
         );
         let cameras = Family::<StateLabel, Gauge>::default();
         registry.register("cameras", "Cameras by supervisor state", cameras.clone());
-        for state in crate::ingest::State::ALL {
+        for state in crate::domain::State::ALL {
             cameras
                 .get_or_create(&StateLabel {
                     state: state.as_str(),
@@ -313,8 +313,8 @@ impl Metrics {
 
     pub fn camera_state_changed(
         &self,
-        from: Option<crate::ingest::State>,
-        to: Option<crate::ingest::State>,
+        from: Option<crate::domain::State>,
+        to: Option<crate::domain::State>,
     ) {
         if from == to {
             return;

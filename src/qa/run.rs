@@ -13,8 +13,9 @@ use super::score::{Scored, Tally};
 use crate::config::{CameraConfig, IngestSettings, Sampling, Transport};
 use crate::detect::Detector;
 use crate::domain::{CameraId, Frame, Position};
-use crate::ingest::{FrameQueue, WhenFull, run_file};
+use crate::ingest::run_file;
 use crate::obs::Metrics;
+use crate::queue::{FrameQueue, WhenFull};
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Default, Clone, Serialize)]

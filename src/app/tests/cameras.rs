@@ -1,8 +1,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ingest::{FrameQueue, Ingest, Reason, State};
+use crate::domain::{Reason, State};
+use crate::ingest::Ingest;
 use crate::obs::Metrics;
+use crate::queue::FrameQueue;
 use crate::test_util::*;
 
 fn ingest(settings: crate::config::IngestSettings) -> (Ingest, Arc<FrameQueue>, Arc<Metrics>) {

@@ -1,8 +1,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::ingest::{FrameQueue, Ingest, State};
+use crate::domain::State;
+use crate::ingest::Ingest;
 use crate::obs::Metrics;
+use crate::queue::FrameQueue;
 use crate::test_util::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
