@@ -13,9 +13,9 @@ use std::time::SystemTime;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
+use sitcenter::config::{ModelManifest, OutputLayout};
 use sitcenter::detect::{
-    Candidate, Decoder, Detector, ModelManifest, OutputLayout, Preprocessor, Runtime, nms,
-    nms_repeated_max,
+    Candidate, Decoder, Detector, Preprocessor, Runtime, nms, nms_repeated_max,
 };
 use sitcenter::domain::{BBox, CameraId, Frame, Letterbox};
 

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sitcenter::config::IncidentsConfig;
 use sitcenter::domain::{Category, EvidenceRef, Observation, Position, Source};
 use sitcenter::geo::CityHandle;
-use sitcenter::incidents::{IncidentsConfig, Intake};
+use sitcenter::incidents::Intake;
 use sitcenter::registry::{Registry, SystemClock};
 use tokio_postgres::NoTls;
 

@@ -46,7 +46,7 @@ fn camera(i: usize, port: u16) -> CameraConfig {
             quiet: None,
         },
         transport: Transport::Tcp,
-        pipeline: "rtsp-h264".to_owned(),
+        pipeline: sitcenter::config::BuiltinPipeline::RtspH264.into(),
         zones: Vec::new(),
         masks: Vec::new(),
         calibration: Vec::new(),

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use sitcenter::detect::{Detector, ModelManifest, Runtime};
+use sitcenter::config::ModelManifest;
+use sitcenter::detect::{Detector, Runtime};
 use sitcenter::domain::{BBox, CameraId, Detection, Frame, Letterbox};
 
 fn root() -> &'static Path {

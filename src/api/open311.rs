@@ -20,8 +20,8 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use super::registry_api::RegistryApiState;
+use crate::config::CategoryConfig;
 use crate::domain::{Category, EvidenceRef, Observation, Position, Source, Status};
-use crate::incidents::CategoryConfig;
 use crate::registry::{AppealFilter, AppealView};
 
 /// Requests returned by `GET requests` at most (the spec's suggested default cap).

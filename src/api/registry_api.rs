@@ -13,19 +13,9 @@ use std::sync::Arc;
 use axum::Router;
 
 use super::{appeals, open311};
+use crate::config::Open311Config;
 use crate::incidents::Intake;
 use crate::registry::Registry;
-
-/// Open311 settings (TOML-ready: `jurisdiction_id = "astana.kz"`, `api_keys = ["…"]`).
-#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Open311Config {
-    /// The `jurisdiction_id` this endpoint serves (requests naming another get a 404 error);
-    /// `None` accepts any or none.
-    pub jurisdiction_id: Option<String>,
-    /// API keys allowed to POST requests; empty = no key required.
-    pub api_keys: Vec<String>,
-}
 
 /// What the handlers share.
 #[derive(Clone, Debug)]
@@ -40,24 +30,4 @@ pub fn router(state: RegistryApiState) -> Router {
     Router::new()
         .merge(open311::router(state.clone()))
         .merge(appeals::router(state))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn open311_settings_read_from_toml_and_refuse_unknown_keys() {
-        let cfg: Open311Config =
-            toml::from_str("jurisdiction_id = \"astana.kz\"\napi_keys = [\"k1\"]\n")
-                .expect("valid");
-        assert_eq!(cfg.jurisdiction_id.as_deref(), Some("astana.kz"));
-        assert_eq!(cfg.api_keys, vec!["k1".to_owned()]);
-        assert_eq!(
-            toml::from_str::<Open311Config>("").expect("empty"),
-            Open311Config::default()
-        );
-        let err = toml::from_str::<Open311Config>("api_key = \"k\"\n").expect_err("unknown key");
-        assert!(err.to_string().contains("api_key"), "{err}");
-    }
 }

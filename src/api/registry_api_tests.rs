@@ -9,9 +9,10 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::registry_api::{Open311Config, RegistryApiState, router};
+use super::registry_api::{RegistryApiState, router};
+use crate::config::IncidentsConfig;
+use crate::config::Open311Config;
 use crate::geo::CityHandle;
-use crate::incidents::IncidentsConfig;
 use crate::incidents::Intake;
 use crate::registry::Registry;
 use crate::registry::SystemClock;

@@ -19,8 +19,9 @@ use tokio_util::sync::CancellationToken;
 pub use demo::{DemoArgs, demo};
 pub use node::{DetectorStatus, EventSink, Node};
 
+use crate::config::PipelineTemplates;
 use crate::config::SiteConfig;
-use crate::ingest::{IngestError, Templates};
+use crate::ingest::IngestError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -51,12 +52,11 @@ pub fn check_pipelines(site: &SiteConfig) -> Vec<String> {
     if let Err(error) = gstreamer::init() {
         return vec![format!("GStreamer could not be initialised: {error}")];
     }
-    let templates = match Templates::load(site.ingest.pipelines_dir.as_deref()) {
+    let templates = match PipelineTemplates::load(site.ingest.pipelines_dir.as_deref()) {
         Ok(t) => t,
         Err(error) => return vec![error.to_string()],
     };
-    templates
-        .check_all()
+    crate::ingest::check_templates(&templates)
         .into_iter()
         .map(|e| e.to_string())
         .collect()

@@ -9,9 +9,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::AppError;
 use crate::api::registry_api::{self, RegistryApiState};
+use crate::config::IncidentsConfig;
 use crate::config::{RegistrySettings, SiteConfig};
 use crate::geo::CityHandle;
-use crate::incidents::{IncidentsConfig, Intake};
+use crate::incidents::Intake;
 use crate::obs::Metrics;
 use crate::registry::{Registry, SystemClock};
 

@@ -9,11 +9,11 @@ use toml::Spanned;
 use super::error::Collector;
 use super::raw::{RawCamera, RawDefaults, RawSampling, RawSecretsFile};
 use super::{
-    Bounds, CalibrationPoint, CameraConfig, Credentials, KNOWN_DETECTORS, QuietHours, Sampling,
-    SamplingMode, Transport, ZONE_KINDS, Zone,
+    Bounds, BuiltinPipeline, CalibrationPoint, CameraConfig, Credentials, KNOWN_DETECTORS,
+    PipelineName, QuietHours, Sampling, SamplingMode, Transport, ZONE_KINDS, Zone,
 };
+use crate::domain::NightHours;
 use crate::domain::{CameraId, Position};
-use crate::events::NightHours;
 
 /// Environment variable prefix that overrides a secrets-file credential:
 /// `SITCENTER_CREDENTIALS_<KEY>=user:password` (key upper-cased, `-` → `_`).
@@ -24,7 +24,7 @@ pub(super) struct Defaults {
     detectors: Vec<String>,
     sampling: Sampling,
     transport: Transport,
-    pipeline: Option<String>,
+    pipeline: Option<PipelineName>,
     /// The site's (`[site] utc_offset_minutes`), for quiet hours.
     utc_offset_minutes: i32,
 }
@@ -227,7 +227,7 @@ fn check_pipeline(
     camera: Option<&str>,
     field: &str,
     c: &mut Collector<'_>,
-) -> String {
+) -> PipelineName {
     let name = raw.get_ref();
     if !known.iter().any(|k| k == name) {
         c.push(
@@ -240,7 +240,7 @@ fn check_pipeline(
             ),
         );
     }
-    name.clone()
+    PipelineName::new(name)
 }
 
 pub(super) struct CameraCheck<'c, 'a> {
@@ -557,9 +557,9 @@ impl CameraCheck<'_, '_> {
     }
 }
 
-fn default_pipeline(url: &Option<url::Url>) -> String {
+fn default_pipeline(url: &Option<url::Url>) -> PipelineName {
     match url {
-        Some(url) if url.scheme() == "file" => "file-h264".to_owned(),
-        _ => "rtsp-h264".to_owned(),
+        Some(url) if url.scheme() == "file" => BuiltinPipeline::FileH264.into(),
+        _ => BuiltinPipeline::RtspH264.into(),
     }
 }

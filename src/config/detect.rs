@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::TrackerSettings;
 use super::error::{Collector, ConfigError};
 use super::raw::{RawDetect, RawIngest};
 use super::{
     CameraConfig, DetectSettings, DetectorRoute, IngestSettings, KNOWN_DETECTORS, MqttSettings,
 };
-use crate::detect::{ExecutionProvider, ModelManifest};
+use super::{ExecutionProvider, ModelManifest};
 use crate::domain::Category;
-use crate::events::{NightHours, TrackerSettings};
+use crate::domain::NightHours;
 
 /// Resolves a manifest path: relative to the site folder first, then to `models/`.
 fn resolve_manifest(dir: &Path, path: &str) -> Option<PathBuf> {
@@ -394,7 +395,7 @@ pub(super) fn check_camera_detectors(
 /// categories (else confirmed events could never become appeals).
 pub(super) fn check_categories(
     detect: &DetectSettings,
-    incidents: &crate::incidents::IncidentsConfig,
+    incidents: &crate::config::IncidentsConfig,
     site_file: &Path,
 ) -> Vec<ConfigError> {
     let mut needed: Vec<(String, String)> = Vec::new();

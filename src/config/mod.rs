@@ -9,7 +9,12 @@
 mod camera;
 mod detect;
 mod error;
+mod incidents;
+mod model;
+mod open311;
+mod pipelines;
 mod raw;
+mod tracking;
 mod validate;
 
 use std::net::SocketAddr;
@@ -17,6 +22,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use incidents::{
+    AssetKind, CategoryConfig, DEFAULT_INCIDENTS_TOML, DedupRule, IncidentsConfig,
+    IncidentsConfigError, SlaStage, parse_duration,
+};
+pub use model::{ClassSpec, ExecutionProvider, ManifestError, ModelManifest, OutputLayout};
+pub use open311::Open311Config;
+pub use pipelines::{BuiltinPipeline, PipelineName, PipelineTemplates, TemplatesError};
+pub use tracking::TrackerSettings;
 
 use crate::domain::{CameraId, Position};
 
@@ -65,10 +78,10 @@ pub struct DetectSettings {
     /// The model every detector uses (one model per node for now).
     pub model_name: String,
     /// Its manifest, read and validated at load (the ONNX file is checked when it starts).
-    pub manifest: crate::detect::ModelManifest,
+    pub manifest: crate::config::ModelManifest,
     /// Detector name (`manholes`, `dumps`, `offences`) → model classes.
     pub detectors: std::collections::BTreeMap<String, DetectorRoute>,
-    pub provider: crate::detect::ExecutionProvider,
+    pub provider: crate::config::ExecutionProvider,
     pub max_batch: usize,
     pub max_wait: Duration,
     /// Detector threads (each owns a session).
@@ -77,8 +90,8 @@ pub struct DetectSettings {
     pub intra_threads: usize,
     /// Frames waiting for detection (drop-oldest, counted per camera).
     pub queue_capacity: usize,
-    pub tracking: crate::events::TrackerSettings,
-    pub night: crate::events::NightHours,
+    pub tracking: crate::config::TrackerSettings,
+    pub night: crate::domain::NightHours,
     pub evidence_dir: PathBuf,
     pub parking_category: crate::domain::Category,
     pub restricted_category: crate::domain::Category,
@@ -115,9 +128,9 @@ pub struct RegistrySettings {
     /// libpq-style connection string (`host=… port=… user=… dbname=…`).
     pub database_url: String,
     /// Categories, SLA stages and dedup rules; built-in defaults when `None`.
-    pub incidents: Option<std::sync::Arc<crate::incidents::IncidentsConfig>>,
+    pub incidents: Option<std::sync::Arc<crate::config::IncidentsConfig>>,
     pub escalation_period: Duration,
-    pub open311: crate::api::registry_api::Open311Config,
+    pub open311: Open311Config,
 }
 
 /// The site's extent; every camera must lie inside it.
@@ -258,7 +271,7 @@ pub struct CameraConfig {
     pub sampling: Sampling,
     pub transport: Transport,
     /// Name of the pipeline template (`pipelines/<name>.pipeline`).
-    pub pipeline: String,
+    pub pipeline: PipelineName,
     pub zones: Vec<Zone>,
     pub masks: Vec<Vec<[f64; 2]>>,
     pub calibration: Vec<CalibrationPoint>,
@@ -306,7 +319,7 @@ pub struct Sampling {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QuietHours {
     /// From (inclusive) and to (exclusive) local hour, with the site's UTC offset.
-    pub hours: crate::events::NightHours,
+    pub hours: crate::domain::NightHours,
     pub interval: Duration,
 }
 

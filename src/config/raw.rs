@@ -108,7 +108,7 @@ pub(crate) struct RawRegistry {
     #[serde(default = "default_escalation_period_s")]
     pub escalation_period_s: Spanned<f64>,
     #[serde(default)]
-    pub open311: crate::api::registry_api::Open311Config,
+    pub open311: super::Open311Config,
 }
 
 fn default_escalation_period_s() -> Spanned<f64> {

@@ -157,7 +157,7 @@ fn defaults_apply_and_credentials_come_from_the_environment() {
     let camera = &site.cameras[0];
     assert_eq!(camera.detectors, ["dumps"]);
     assert_eq!(camera.sampling.mode, SamplingMode::All);
-    assert_eq!(camera.pipeline, "rtsp-h264");
+    assert_eq!(camera.pipeline, BuiltinPipeline::RtspH264.into());
     assert_eq!(camera.transport, Transport::Tcp);
 }
 
@@ -217,7 +217,7 @@ fn a_detect_section_routes_detectors_to_model_classes() {
         detect.detectors["offences"].vehicle_classes,
         ["blue_square"]
     );
-    assert_eq!(detect.provider, crate::detect::ExecutionProvider::Cpu);
+    assert_eq!(detect.provider, crate::config::ExecutionProvider::Cpu);
     assert_eq!(detect.tracking.min_hits, 3);
     assert!(detect.evidence_dir.ends_with("evidence"));
 }

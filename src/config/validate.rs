@@ -150,7 +150,7 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
         let incidents = match &registry.incidents {
             Some(config) => config.as_ref(),
             None => {
-                defaults = crate::incidents::IncidentsConfig::default();
+                defaults = crate::config::IncidentsConfig::default();
                 &defaults
             }
         };
@@ -387,7 +387,7 @@ fn registry_settings(
         c,
     );
     let incidents = match &raw.incidents_file {
-        Some(file) => match crate::incidents::IncidentsConfig::load(&dir.join(file.get_ref())) {
+        Some(file) => match crate::config::IncidentsConfig::load(&dir.join(file.get_ref())) {
             Ok(config) => Some(std::sync::Arc::new(config)),
             Err(error) => {
                 c.push(
@@ -431,7 +431,7 @@ fn load_cameras(
     for error in &parse_errors {
         c.push_toml(error, None);
     }
-    let known_pipelines = crate::ingest::template_names(ingest.pipelines_dir.as_deref());
+    let known_pipelines = super::PipelineTemplates::names_in(ingest.pipelines_dir.as_deref());
     let mut raw_defaults = RawDefaults::default();
     let mut raw_cameras = Vec::new();
     for (key, value) in root.into_inner() {

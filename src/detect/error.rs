@@ -21,18 +21,8 @@ pub enum DetectError {
         requested.display()
     )]
     RuntimeConflict { loaded: PathBuf, requested: PathBuf },
-    #[error("{}: cannot read model manifest: {source}", file.display())]
-    ReadManifest {
-        file: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{}:{line}:{column}: {message}", file.display())]
-    Manifest {
-        file: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    #[error(transparent)]
+    Manifest(#[from] crate::config::ManifestError),
     #[error("{}: cannot load model: {message}", file.display())]
     ModelLoad { file: PathBuf, message: String },
     #[error("{}: model does not match its manifest `{}`: {message}", file.display(), manifest.display())]

@@ -41,7 +41,7 @@ mod tests;
 
 pub use batcher::{Batch, Batcher};
 pub use error::DetectError;
-pub use model::{ClassSpec, ExecutionProvider, Model, ModelManifest, OutputLayout, Runtime};
+pub use model::{Model, Runtime};
 pub use postprocess::{Candidate, Decoder, OutputSizeError, nms, nms_repeated_max};
 pub use preprocess::{PreprocessError, Preprocessor};
 pub use worker::{

@@ -2,7 +2,7 @@
 
 use crate::domain::{BBox, Letterbox};
 
-use super::model::OutputLayout;
+use crate::config::OutputLayout;
 
 /// One box before or after NMS, in model-input (analysis) pixels.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::*;
+use crate::config::{ExecutionProvider, ModelManifest, OutputLayout};
 use crate::domain::{BBox, CameraId, Frame, Letterbox};
 use crate::queue::FrameQueue;
 

@@ -11,9 +11,10 @@ use tokio::sync::mpsc;
 
 use super::DetectError;
 use super::batcher::{Batch, Batcher};
-use super::model::{ExecutionProvider, Model, ModelManifest, Runtime};
+use super::model::{Model, Runtime};
 use super::postprocess::Decoder;
 use super::preprocess::Preprocessor;
+use crate::config::{ExecutionProvider, ModelManifest};
 use crate::domain::{Detection, Frame, ModelRef};
 use crate::queue::FrameQueue;
 

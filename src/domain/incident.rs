@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// An appeal category code such as `open_manhole` (lowercase ASCII, digits and `_`, 1–64 chars).
 ///
-/// Categories are configurable (see `incidents::IncidentsConfig`), so this is a checked code, not
+/// Categories are configurable (see `config::IncidentsConfig`), so this is a checked code, not
 /// an enum.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -29,5 +29,5 @@ pub use observation::to_observation;
 pub use recent::RecentEvents;
 pub use rules::{CameraRules, RuleBook};
 pub use stage::{EventStage, StageSettings};
-pub use track::{CameraTracker, Track, TrackerSettings, Update};
-pub use zones::{NightHours, Role, ZoneRule, ZoneSpec, ZoneWatch, contains, ground_point};
+pub use track::{CameraTracker, Track, Update};
+pub use zones::{Role, ZoneRule, ZoneSpec, ZoneWatch, contains, ground_point};

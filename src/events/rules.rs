@@ -132,7 +132,7 @@ mod tests {
 
     fn detect() -> DetectSettings {
         let manifest =
-            crate::detect::ModelManifest::load(std::path::Path::new("models/tiny/model.toml"))
+            crate::config::ModelManifest::load(std::path::Path::new("models/tiny/model.toml"))
                 .expect("tiny manifest");
         let mut detectors = std::collections::BTreeMap::new();
         detectors.insert(
@@ -148,14 +148,14 @@ mod tests {
             model_name: "tiny".into(),
             manifest,
             detectors,
-            provider: crate::detect::ExecutionProvider::Cpu,
+            provider: crate::config::ExecutionProvider::Cpu,
             max_batch: 1,
             max_wait: std::time::Duration::ZERO,
             workers: 1,
             intra_threads: 1,
             queue_capacity: 1,
-            tracking: crate::events::TrackerSettings::default(),
-            night: crate::events::NightHours::default(),
+            tracking: crate::config::TrackerSettings::default(),
+            night: crate::domain::NightHours::default(),
             evidence_dir: "unused".into(),
             parking_category: Category::new("parking_violation").expect("code"),
             restricted_category: Category::new("restricted_area").expect("code"),

@@ -12,9 +12,11 @@ use tokio::sync::mpsc;
 use super::evidence::EvidenceWriter;
 use super::recent::RecentEvents;
 use super::rules::{CameraRules, RuleBook};
-use super::track::{CameraTracker, TrackerSettings};
-use super::zones::{NightHours, Role, ZoneRule, ZoneWatch, ground_point};
+use super::track::CameraTracker;
+use super::zones::{Role, ZoneRule, ZoneWatch, ground_point};
+use crate::config::TrackerSettings;
 use crate::detect::AnalysedFrame;
+use crate::domain::NightHours;
 use crate::domain::{CameraId, Detection, DetectionEvent, EventKind, Frame};
 use crate::obs::{DetectMetrics, EventLabels};
 
@@ -261,7 +263,7 @@ mod tests {
 
     fn detect_settings() -> crate::config::DetectSettings {
         let manifest =
-            crate::detect::ModelManifest::load(std::path::Path::new("models/tiny/model.toml"))
+            crate::config::ModelManifest::load(std::path::Path::new("models/tiny/model.toml"))
                 .expect("tiny manifest");
         let mut detectors = std::collections::BTreeMap::new();
         detectors.insert(
@@ -277,7 +279,7 @@ mod tests {
             model_name: "tiny".into(),
             manifest,
             detectors,
-            provider: crate::detect::ExecutionProvider::Cpu,
+            provider: crate::config::ExecutionProvider::Cpu,
             max_batch: 1,
             max_wait: Duration::ZERO,
             workers: 1,

@@ -7,19 +7,7 @@ use ::geo::{Coord, LineString, MultiPolygon, Polygon};
 use serde_json::{Map, Value};
 
 use super::GeoError;
-use crate::domain::{Category, Position};
-
-/// What kind of organisation a responsible body is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BodyKind {
-    DistrictAdministration,
-    CityDepartment,
-    UtilityService,
-    HousingCooperative,
-    ElevatorCompany,
-    Other,
-}
+use crate::domain::{BodyKind, Category, Position};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct District {

@@ -31,7 +31,7 @@ pub use homography::{
     POSE_ASSUMED_RANGE_M, POSE_UNCERTAINTY_M, POSITION_ONLY_UNCERTAINTY_M, PlacementMethod,
 };
 pub use index::MAX_PIECE_VERTICES;
-pub use layers::{Asset, Body, BodyKind, Camera, District};
+pub use layers::{Asset, Body, Camera, District};
 pub use projection::LocalProjection;
 
 use crate::domain::{Category, Position};

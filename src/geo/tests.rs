@@ -6,6 +6,7 @@ use ::geo::InteriorPoint;
 use rand::{Rng, SeedableRng};
 
 use super::*;
+use crate::domain::BodyKind;
 
 fn demo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("camera-configs/demo")

@@ -2,19 +2,14 @@
 //! and which deduplication window. Pure policy, no I/O: the registry stores what this decides.
 //!
 //! One way in: [`Intake`] (config + city layers) and its [`Intake::plan`]. Categories, deadlines
-//! and dedup rules come from TOML ([`IncidentsConfig`], default in `default.toml`).
-
-mod config;
+//! and dedup rules come from TOML ([`IncidentsConfig`], loaded by `config`; default in
+//! `src/config/incidents.toml`).
 
 use std::sync::Arc;
 
 use serde::Serialize;
 
-pub use config::{
-    AssetKind, CategoryConfig, DEFAULT_TOML, DedupRule, IncidentsConfig, IncidentsConfigError,
-    SlaStage, parse_duration,
-};
-
+use crate::config::{AssetKind, CategoryConfig, IncidentsConfig};
 use crate::domain::{Observation, Position};
 use crate::geo::{CityHandle, CityIndex};
 

@@ -269,7 +269,7 @@ fn deliver(
 mod tests {
     use super::*;
     use crate::config::QuietHours;
-    use crate::events::NightHours;
+    use crate::domain::NightHours;
 
     fn gate_every(interval: Duration) -> IntervalGate {
         IntervalGate::new(Sampling {

@@ -1,18 +1,11 @@
-use std::path::PathBuf;
-
 /// Errors of the ingest layer. Runtime trouble with a camera is not an error
 /// here: it becomes a [`super::Status`] with a [`super::Reason`].
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("GStreamer could not be initialised: {0}")]
     Init(#[from] gstreamer::glib::Error),
-    #[error("cannot read pipeline templates in {dir}: {source}")]
-    TemplatesDir {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("no pipeline template named `{0}`")]
-    UnknownTemplate(String),
+    #[error(transparent)]
+    Templates(#[from] crate::config::TemplatesError),
     #[error("pipeline template `{template}` does not parse: {message}")]
     TemplateParse { template: String, message: String },
     #[error("pipeline template `{template}` has no element named `{element}`")]

@@ -12,9 +12,9 @@ use tokio::sync::Notify;
 
 use super::appsink::{self, Taps};
 use super::error::IngestError;
-use super::pipeline::{self, Params, Templates};
+use super::pipeline::{self, Params};
 use super::status::CameraStatus;
-use crate::config::{CameraConfig, IngestSettings};
+use crate::config::{CameraConfig, IngestSettings, PipelineTemplates};
 use crate::obs::Metrics;
 use crate::queue::{DropLedger, FrameQueue};
 
@@ -36,7 +36,7 @@ pub fn run_file(
     metrics: Arc<Metrics>,
 ) -> Result<FileRun, IngestError> {
     gst::init()?;
-    let templates = Templates::load(settings.pipelines_dir.as_deref())?;
+    let templates = PipelineTemplates::load(settings.pipelines_dir.as_deref())?;
     let params = Params {
         width: settings.analysis_width,
         height: settings.analysis_height,

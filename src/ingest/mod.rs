@@ -37,7 +37,6 @@ mod tests;
 mod ticker;
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -48,10 +47,13 @@ use tokio_util::sync::CancellationToken;
 pub use error::IngestError;
 pub use file::{FileRun, run_file};
 pub use floor::{DecodeFloorArgs, DecodeFloorReport, decode_floor, process_cpu_seconds};
-pub use pipeline::{Params, Templates};
+pub use pipeline::{Params, check_all as check_templates};
 pub use status::{CameraSnapshot, Transition};
 
-use crate::config::{CameraConfig, IngestSettings, RtspBackend, SamplingMode, Transport};
+use crate::config::{
+    BuiltinPipeline, CameraConfig, IngestSettings, PipelineName, PipelineTemplates, RtspBackend,
+    SamplingMode, Transport,
+};
 use crate::domain::{CameraId, Reason, State};
 use crate::obs::Metrics;
 use crate::queue::{DropLedger, FrameQueue};
@@ -59,19 +61,10 @@ use pool::DecoderPool;
 use status::CameraStatus;
 use supervisor::CameraSupervisor;
 
-/// Names of the pipeline templates available with `pipelines_dir` (built-in
-/// ones when it cannot be read; the config validator reports that separately).
-pub fn template_names(pipelines_dir: Option<&Path>) -> Vec<String> {
-    Templates::load(pipelines_dir)
-        .or_else(|_| Templates::load(None))
-        .map(|t| t.names())
-        .unwrap_or_default()
-}
-
 /// What every supervisor shares.
 pub(crate) struct Shared {
     pub settings: IngestSettings,
-    pub templates: Templates,
+    pub templates: PipelineTemplates,
     pub params: Params,
     pub queue: Arc<FrameQueue>,
     pub metrics: Arc<Metrics>,
@@ -86,7 +79,7 @@ impl Shared {
     /// with the `rtsp-h264` template, over TCP, sampling keyframes.
     pub fn pool_for(&self, camera: &CameraConfig) -> Option<Arc<DecoderPool>> {
         let eligible = camera.url.scheme() == "rtsp"
-            && camera.pipeline == "rtsp-h264"
+            && camera.pipeline == PipelineName::Builtin(BuiltinPipeline::RtspH264)
             && camera.transport == Transport::Tcp
             && camera.sampling.mode == SamplingMode::Keyframes;
         eligible.then(|| self.pool.clone()).flatten()
@@ -147,8 +140,8 @@ impl Ingest {
         live: bool,
     ) -> Result<Self, IngestError> {
         gstreamer::init()?;
-        let templates = Templates::load(settings.pipelines_dir.as_deref())?;
-        if let Some(error) = templates.check_all().into_iter().next() {
+        let templates = PipelineTemplates::load(settings.pipelines_dir.as_deref())?;
+        if let Some(error) = pipeline::check_all(&templates).into_iter().next() {
             return Err(error);
         }
         metrics.frame_queue_capacity.set(queue.capacity() as i64);

@@ -3,105 +3,28 @@
 //! Templates are parsed with `gst::parse::launch`; every per-camera value is set
 //! on elements found by name, never spliced into the description.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::error::IngestError;
-use crate::config::{CameraConfig, SamplingMode, Transport};
+use crate::config::{CameraConfig, PipelineName, PipelineTemplates, SamplingMode, Transport};
 
-/// The templates compiled into the binary (the files in `pipelines/`).
-const BUILTIN: &[(&str, &str)] = &[
-    (
-        "rtsp-h264",
-        include_str!("../../pipelines/rtsp-h264.pipeline"),
-    ),
-    (
-        "rtsp-h265",
-        include_str!("../../pipelines/rtsp-h265.pipeline"),
-    ),
-    (
-        "file-h264",
-        include_str!("../../pipelines/file-h264.pipeline"),
-    ),
-    (
-        "file-any",
-        include_str!("../../pipelines/file-any.pipeline"),
-    ),
-];
-
-/// The set of pipeline descriptions by name.
-#[derive(Debug, Clone)]
-pub struct Templates {
-    by_name: BTreeMap<String, String>,
-}
-
-impl Templates {
-    /// The built-in templates, overridden or extended by `*.pipeline` files in `dir`.
-    pub fn load(dir: Option<&Path>) -> Result<Self, IngestError> {
-        let mut by_name: BTreeMap<String, String> = BUILTIN
-            .iter()
-            .map(|(name, text)| ((*name).to_owned(), strip_comments(text)))
-            .collect();
-        if let Some(dir) = dir {
-            let entries = std::fs::read_dir(dir).map_err(|source| IngestError::TemplatesDir {
-                dir: dir.to_path_buf(),
-                source,
-            })?;
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.extension().is_some_and(|e| e == "pipeline")
-                    && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
-                {
-                    let text = std::fs::read_to_string(&path).map_err(|source| {
-                        IngestError::TemplatesDir {
-                            dir: dir.to_path_buf(),
-                            source,
-                        }
-                    })?;
-                    by_name.insert(stem.to_owned(), strip_comments(&text));
-                }
-            }
-        }
-        Ok(Self { by_name })
-    }
-
-    pub fn names(&self) -> Vec<String> {
-        self.by_name.keys().cloned().collect()
-    }
-
-    pub fn get(&self, name: &str) -> Result<&str, IngestError> {
-        self.by_name
-            .get(name)
-            .map(String::as_str)
-            .ok_or_else(|| IngestError::UnknownTemplate(name.to_owned()))
-    }
-
-    /// Parses every template once and checks the named elements exist: used by
-    /// `sitcenter validate` and at start-up, before any camera connects.
-    pub fn check_all(&self) -> Vec<IngestError> {
-        self.by_name
-            .keys()
-            .filter_map(|name| {
-                let p = Params {
-                    width: 64,
-                    height: 64,
-                    live: true,
-                };
-                parse(self, name, &p).err()
-            })
-            .collect()
-    }
-}
-
-fn strip_comments(text: &str) -> String {
-    text.lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .collect::<Vec<_>>()
-        .join("\n")
+/// Parses every template once and checks the named elements exist: used by
+/// `sitcenter validate` and at start-up, before any camera connects.
+pub fn check_all(templates: &PipelineTemplates) -> Vec<IngestError> {
+    templates
+        .names()
+        .iter()
+        .filter_map(|name| {
+            let p = Params {
+                width: 64,
+                height: 64,
+                live: true,
+            };
+            parse(templates, &PipelineName::new(name), &p).err()
+        })
+        .collect()
 }
 
 /// Per-node parameters of a pipeline.
@@ -145,8 +68,13 @@ fn element(
         })
 }
 
-fn parse(templates: &Templates, name: &str, params: &Params) -> Result<Built, IngestError> {
+fn parse(
+    templates: &PipelineTemplates,
+    name: &PipelineName,
+    params: &Params,
+) -> Result<Built, IngestError> {
     let text = templates.get(name)?;
+    let name = name.as_str();
     let parsed = gst::parse::launch(text).map_err(|e| IngestError::TemplateParse {
         template: name.to_owned(),
         message: e.to_string(),
@@ -197,7 +125,7 @@ fn parse(templates: &Templates, name: &str, params: &Params) -> Result<Built, In
 
 /// Builds the pipeline of one camera: template parsed, elements configured.
 pub fn build(
-    templates: &Templates,
+    templates: &PipelineTemplates,
     camera: &CameraConfig,
     params: &Params,
     connect_timeout: std::time::Duration,
@@ -237,7 +165,7 @@ pub fn build(
         }
         (SamplingMode::Keyframes, None) => {
             return Err(IngestError::NoKeyframeGate {
-                template: camera.pipeline.clone(),
+                template: camera.pipeline.to_string(),
             });
         }
         (SamplingMode::All, _) => {}

@@ -26,8 +26,9 @@ pub use run::{FileReport, Percentiles};
 pub use score::{ClassScore, IOU_MATCH, Scored, Summary, Tally, average_precision};
 pub use verdict::{Minimum, Shortfall};
 
+use crate::config::ModelManifest;
 use crate::config::{IngestSettings, Sampling, SamplingMode};
-use crate::detect::{DetectError, Detector, ModelManifest, Runtime};
+use crate::detect::{DetectError, Detector, Runtime};
 
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
@@ -162,7 +163,7 @@ fn load_detector(
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         n => n,
     };
-    let manifest = ModelManifest::load(manifest)?;
+    let manifest = ModelManifest::load(manifest).map_err(DetectError::from)?;
     // Scores down to 0.05 are kept for AP; precision/recall use each class's threshold.
     Ok(Detector::load(runtime, manifest, args.batch, threads)?.with_score_floor(0.05))
 }

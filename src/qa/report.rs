@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::run::FileReport;
 use super::score::{Summary, Tally};
 use super::verdict::{self, Minimum, Shortfall};
-use crate::detect::ModelManifest;
+use crate::config::ModelManifest;
 
 /// One model over every replayed file.
 #[derive(Debug, Serialize)]

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::labels::Labels;
 use super::score::{Scored, Tally};
-use crate::config::{CameraConfig, IngestSettings, Sampling, Transport};
+use crate::config::{BuiltinPipeline, CameraConfig, IngestSettings, Sampling, Transport};
 use crate::detect::Detector;
 use crate::domain::{CameraId, Frame, Position};
 use crate::ingest::run_file;
@@ -96,9 +96,9 @@ fn file_camera(path: &Path, sampling: Sampling) -> Result<CameraConfig, String> 
         .unwrap_or_default()
         .to_ascii_lowercase();
     let pipeline = if matches!(ext.as_str(), "mp4" | "mov") {
-        "file-h264"
+        BuiltinPipeline::FileH264
     } else {
-        "file-any"
+        BuiltinPipeline::FileAny
     };
     Ok(CameraConfig {
         id: CameraId::new(&format!("replay:{}", path.display())),
@@ -112,7 +112,7 @@ fn file_camera(path: &Path, sampling: Sampling) -> Result<CameraConfig, String> 
         detectors: Vec::new(),
         sampling,
         transport: Transport::Tcp,
-        pipeline: pipeline.to_owned(),
+        pipeline: pipeline.into(),
         zones: Vec::new(),
         masks: Vec::new(),
         calibration: Vec::new(),

@@ -8,9 +8,10 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use super::test_db::TestDb;
 use super::*;
+use crate::config::IncidentsConfig;
 use crate::domain::{Category, EvidenceRef, Observation, RejectReason, Source, Status};
 use crate::geo::CityHandle;
-use crate::incidents::{IncidentsConfig, Intake};
+use crate::incidents::Intake;
 
 fn intake() -> Intake {
     static CITY: OnceLock<Arc<CityHandle>> = OnceLock::new();

@@ -72,7 +72,7 @@ pub fn camera(id: &str, url: &str) -> CameraConfig {
             quiet: None,
         },
         transport: Transport::Tcp,
-        pipeline: "rtsp-h264".to_owned(),
+        pipeline: crate::config::BuiltinPipeline::RtspH264.into(),
         zones: Vec::new(),
         masks: Vec::new(),
         calibration: Vec::new(),

@@ -311,8 +311,9 @@ async fn a_confirmed_event_is_published_over_mqtt_as_json_without_the_jpeg_bytes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_confirmed_open_manhole_becomes_an_appeal_in_the_registry() {
+    use crate::config::IncidentsConfig;
     use crate::geo::CityHandle;
-    use crate::incidents::{IncidentsConfig, Intake};
+    use crate::incidents::Intake;
     use crate::registry::test_db::TestDb;
     use crate::registry::{Registry, SystemClock};
 

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::domain::BodyKind;
 use crate::domain::Category;
-use crate::geo::BodyKind;
 
-/// Built-in categories and deadlines (`src/incidents/default.toml`).
-pub const DEFAULT_TOML: &str = include_str!("default.toml");
+/// Built-in categories and deadlines (`src/config/incidents.toml`).
+pub const DEFAULT_INCIDENTS_TOML: &str = include_str!("incidents.toml");
 
 const DEFAULT_ASSET_RADIUS_M: f64 = 30.0;
 const MAX_RADIUS_M: f64 = 5_000.0;
@@ -109,7 +109,7 @@ pub struct IncidentsConfig {
 
 impl Default for IncidentsConfig {
     fn default() -> Self {
-        match Self::from_toml_str("built-in default", DEFAULT_TOML) {
+        match Self::from_toml_str("built-in default", DEFAULT_INCIDENTS_TOML) {
             Ok(cfg) => cfg,
             // The default file is covered by a test; this is unreachable in a tested build.
             Err(e) => panic!("{e}"),
@@ -257,7 +257,8 @@ mod tests {
 
     #[test]
     fn the_built_in_default_has_the_regulated_deadlines() {
-        let cfg = IncidentsConfig::from_toml_str("default", DEFAULT_TOML).expect("valid default");
+        let cfg = IncidentsConfig::from_toml_str("default", DEFAULT_INCIDENTS_TOML)
+            .expect("valid default");
         let manhole = cfg.category("open_manhole").expect("open_manhole");
         let stages: Vec<(&str, u64)> = manhole
             .stages
