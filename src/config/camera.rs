@@ -9,8 +9,8 @@ use toml::Spanned;
 use super::error::Collector;
 use super::raw::{RawCamera, RawDefaults, RawSampling, RawSecretsFile};
 use super::{
-    Bounds, BuiltinPipeline, CalibrationPoint, CameraConfig, Credentials, KNOWN_DETECTORS,
-    PipelineName, QuietHours, Sampling, SamplingMode, Transport, ZONE_KINDS, Zone,
+    Bounds, BuiltinPipeline, CalibrationPoint, CameraConfig, Credentials, DetectorKind,
+    PipelineName, QuietHours, Sampling, SamplingMode, Transport, Zone, ZoneKind,
 };
 use crate::domain::NightHours;
 use crate::domain::{CameraId, Position};
@@ -21,7 +21,7 @@ pub const CREDENTIALS_ENV_PREFIX: &str = "SITCENTER_CREDENTIALS_";
 
 /// `[defaults]`, checked once and resolved to the values cameras inherit.
 pub(super) struct Defaults {
-    detectors: Vec<String>,
+    detectors: Vec<DetectorKind>,
     sampling: Sampling,
     transport: Transport,
     pipeline: Option<PipelineName>,
@@ -67,22 +67,12 @@ fn check_detectors(
     camera: Option<&str>,
     field: &str,
     c: &mut Collector<'_>,
-) -> Vec<String> {
+) -> Vec<DetectorKind> {
     let mut out = Vec::new();
     for detector in detectors {
-        let name = detector.get_ref();
-        if KNOWN_DETECTORS.contains(&name.as_str()) {
-            out.push(name.clone());
-        } else {
-            c.push(
-                Some(detector.span()),
-                camera,
-                Some(field),
-                format!(
-                    "unknown detector `{name}` (known: {})",
-                    KNOWN_DETECTORS.join(", ")
-                ),
-            );
+        match DetectorKind::parse(detector.get_ref()) {
+            Ok(kind) => out.push(kind),
+            Err(message) => c.push(Some(detector.span()), camera, Some(field), message),
         }
     }
     out
@@ -331,27 +321,23 @@ impl CameraCheck<'_, '_> {
         let mut zones = Vec::new();
         for (i, zone) in raw.zone.iter().enumerate() {
             let field = format!("zone[{i}]");
-            if !ZONE_KINDS.contains(&zone.kind.get_ref().as_str()) {
-                self.err(
-                    zone.kind.span(),
-                    &format!("{field}.kind"),
-                    format!(
-                        "unknown zone kind `{}` (known: {})",
-                        zone.kind.get_ref(),
-                        ZONE_KINDS.join(", ")
-                    ),
-                );
-            }
+            let kind = match ZoneKind::parse(zone.kind.get_ref()) {
+                Ok(kind) => Some(kind),
+                Err(message) => {
+                    self.err(zone.kind.span(), &format!("{field}.kind"), message);
+                    None
+                }
+            };
             self.check_polygon(&zone.polygon, &format!("{field}.polygon"));
-            let kind = zone.kind.get_ref().as_str();
+            let named = zone.kind.get_ref();
             let mut max_dwell = Zone::DEFAULT_MAX_DWELL;
             if let Some(dwell) = &zone.max_dwell_s {
                 let v = *dwell.get_ref();
-                if kind != "no_parking" {
+                if kind.is_some_and(|k| k != ZoneKind::NoParking) {
                     self.err(
                         dwell.span(),
                         &format!("{field}.max_dwell_s"),
-                        format!("applies to `no_parking` zones only, this zone is `{kind}`"),
+                        format!("applies to `no_parking` zones only, this zone is `{named}`"),
                     );
                 } else if v.is_finite() && v > 0.0 && v <= 86_400.0 {
                     max_dwell = Duration::from_secs_f64(v);
@@ -365,19 +351,20 @@ impl CameraCheck<'_, '_> {
             }
             let mut night_only = true;
             if let Some(night) = &zone.night_only {
-                if kind == "restricted" {
+                if kind.is_none_or(|k| k == ZoneKind::Restricted) {
                     night_only = *night.get_ref();
                 } else {
                     self.err(
                         night.span(),
                         &format!("{field}.night_only"),
-                        format!("applies to `restricted` zones only, this zone is `{kind}`"),
+                        format!("applies to `restricted` zones only, this zone is `{named}`"),
                     );
                 }
             }
+            let Some(kind) = kind else { continue };
             zones.push(Zone {
                 name: zone.name.get_ref().clone(),
-                kind: zone.kind.get_ref().clone(),
+                kind,
                 polygon: zone.polygon.get_ref().clone(),
                 max_dwell,
                 night_only,

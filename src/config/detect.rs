@@ -12,7 +12,7 @@ use super::TrackerSettings;
 use super::error::{Collector, ConfigError};
 use super::raw::{RawDetect, RawIngest};
 use super::{
-    CameraConfig, DetectSettings, DetectorRoute, IngestSettings, KNOWN_DETECTORS, MqttSettings,
+    CameraConfig, DetectSettings, DetectorKind, DetectorRoute, IngestSettings, MqttSettings,
 };
 use super::{ExecutionProvider, ModelManifest};
 use crate::domain::Category;
@@ -129,18 +129,13 @@ pub(super) fn detect_settings(
     let mut used_model: Option<(String, std::ops::Range<usize>)> = None;
     for (name, route) in raw.detectors.get_ref() {
         let field = format!("detect.detectors.{name}");
-        if !KNOWN_DETECTORS.contains(&name.as_str()) {
-            c.push(
-                Some(route.span()),
-                None,
-                Some(&field),
-                format!(
-                    "unknown detector `{name}` (known: {})",
-                    KNOWN_DETECTORS.join(", ")
-                ),
-            );
-            continue;
-        }
+        let kind = match DetectorKind::parse(name) {
+            Ok(kind) => kind,
+            Err(message) => {
+                c.push(Some(route.span()), None, Some(&field), message);
+                continue;
+            }
+        };
         let r = route.get_ref();
         let model = r.model.get_ref();
         match &used_model {
@@ -155,7 +150,7 @@ pub(super) fn detect_settings(
             Some(_) => {}
             None => used_model = Some((model.clone(), r.model.span())),
         }
-        let offences = name == "offences";
+        let offences = kind == DetectorKind::Offences;
         if offences && !r.classes.is_empty() {
             c.push(
                 Some(r.classes[0].span()),
@@ -228,7 +223,7 @@ pub(super) fn detect_settings(
         }
         let names = |v: &[Spanned<String>]| v.iter().map(|s| s.get_ref().clone()).collect();
         detectors.insert(
-            name.clone(),
+            kind,
             DetectorRoute {
                 model: model.clone(),
                 classes: names(&r.classes),

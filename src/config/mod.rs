@@ -10,6 +10,7 @@ mod camera;
 mod detect;
 mod error;
 mod incidents;
+mod kinds;
 mod model;
 mod open311;
 mod pipelines;
@@ -26,6 +27,7 @@ pub use incidents::{
     AssetKind, CategoryConfig, DEFAULT_INCIDENTS_TOML, DedupRule, IncidentsConfig,
     IncidentsConfigError, SlaStage, parse_duration,
 };
+pub use kinds::{DetectorKind, ZoneKind};
 pub use model::{ClassSpec, ExecutionProvider, ManifestError, ModelManifest, OutputLayout};
 pub use open311::Open311Config;
 pub use pipelines::{BuiltinPipeline, PipelineName, PipelineTemplates, TemplatesError};
@@ -35,12 +37,6 @@ use crate::domain::{CameraId, Position};
 
 /// Default of `[site] utc_offset_minutes`: Astana, UTC+5.
 pub const DEFAULT_UTC_OFFSET_MINUTES: i32 = 300;
-
-/// Detector names a camera may list. Each is served by a model (see `models/`).
-pub const KNOWN_DETECTORS: &[&str] = &["manholes", "dumps", "offences"];
-
-/// Zone kinds a camera may declare.
-pub const ZONE_KINDS: &[&str] = &["no_parking", "restricted"];
 
 /// Loads and validates the site in `dir`: `site.toml`, the cameras file it names
 /// (default `cameras.toml`) and its secrets file, if any.
@@ -79,8 +75,8 @@ pub struct DetectSettings {
     pub model_name: String,
     /// Its manifest, read and validated at load (the ONNX file is checked when it starts).
     pub manifest: crate::config::ModelManifest,
-    /// Detector name (`manholes`, `dumps`, `offences`) → model classes.
-    pub detectors: std::collections::BTreeMap<String, DetectorRoute>,
+    /// Detector → model classes.
+    pub detectors: std::collections::BTreeMap<DetectorKind, DetectorRoute>,
     pub provider: crate::config::ExecutionProvider,
     pub max_batch: usize,
     pub max_wait: Duration,
@@ -267,7 +263,7 @@ pub struct CameraConfig {
     pub address: String,
     pub district: Option<String>,
     pub heading_deg: Option<f64>,
-    pub detectors: Vec<String>,
+    pub detectors: Vec<DetectorKind>,
     pub sampling: Sampling,
     pub transport: Transport,
     /// Name of the pipeline template (`pipelines/<name>.pipeline`).
@@ -378,7 +374,7 @@ pub enum Transport {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Zone {
     pub name: String,
-    pub kind: String,
+    pub kind: ZoneKind,
     /// Image polygon in normalised coordinates (0..1, origin top-left).
     pub polygon: Vec<[f64; 2]>,
     /// `no_parking`: how long a vehicle may stay (`max_dwell_s`, default 300 s).

@@ -155,7 +155,7 @@ fn defaults_apply_and_credentials_come_from_the_environment() {
         load_site(dir2.path()).expect("valid")
     };
     let camera = &site.cameras[0];
-    assert_eq!(camera.detectors, ["dumps"]);
+    assert_eq!(camera.detectors, [DetectorKind::Dumps]);
     assert_eq!(camera.sampling.mode, SamplingMode::All);
     assert_eq!(camera.pipeline, BuiltinPipeline::RtspH264.into());
     assert_eq!(camera.transport, Transport::Tcp);
@@ -212,9 +212,12 @@ fn a_detect_section_routes_detectors_to_model_classes() {
     let detect = site.detect.expect("[detect]");
     assert_eq!(detect.model_name, "tiny");
     assert_eq!(detect.manifest.input_width, 64);
-    assert_eq!(detect.detectors["manholes"].classes, ["red_square"]);
     assert_eq!(
-        detect.detectors["offences"].vehicle_classes,
+        detect.detectors[&DetectorKind::Manholes].classes,
+        ["red_square"]
+    );
+    assert_eq!(
+        detect.detectors[&DetectorKind::Offences].vehicle_classes,
         ["blue_square"]
     );
     assert_eq!(detect.provider, crate::config::ExecutionProvider::Cpu);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use super::zones::{ZoneRule, ZoneSpec};
-use crate::config::{CameraConfig, DetectSettings};
+use crate::config::{CameraConfig, DetectSettings, ZoneKind};
 use crate::domain::{CameraId, Category, Position};
 
 /// One camera's analysis plan.
@@ -57,14 +57,13 @@ impl CameraRules {
                 .iter()
                 .map(|z| ZoneSpec {
                     name: z.name.clone(),
-                    rule: if z.kind == "no_parking" {
-                        ZoneRule::NoParking {
+                    rule: match z.kind {
+                        ZoneKind::NoParking => ZoneRule::NoParking {
                             max_dwell: z.max_dwell,
-                        }
-                    } else {
-                        ZoneRule::Restricted {
+                        },
+                        ZoneKind::Restricted => ZoneRule::Restricted {
                             night_only: z.night_only,
-                        }
+                        },
                     },
                     polygon: z.polygon.clone(),
                 })
@@ -136,7 +135,7 @@ mod tests {
                 .expect("tiny manifest");
         let mut detectors = std::collections::BTreeMap::new();
         detectors.insert(
-            "manholes".to_owned(),
+            crate::config::DetectorKind::Manholes,
             DetectorRoute {
                 model: "tiny".into(),
                 classes: vec!["red_square".into()],

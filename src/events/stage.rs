@@ -267,7 +267,7 @@ mod tests {
                 .expect("tiny manifest");
         let mut detectors = std::collections::BTreeMap::new();
         detectors.insert(
-            "offences".to_owned(),
+            crate::config::DetectorKind::Offences,
             DetectorRoute {
                 model: "tiny".into(),
                 classes: vec![],
@@ -305,11 +305,11 @@ mod tests {
     fn stage_with(dir: &std::path::Path, masks: Vec<Vec<[f64; 2]>>) -> EventStage {
         let detect = detect_settings();
         let mut camera = crate::test_util::camera("c1", "rtsp://127.0.0.1:9/x");
-        camera.detectors = vec!["offences".into()];
+        camera.detectors = vec![crate::config::DetectorKind::Offences];
         camera.masks = masks;
-        let zone = |name: &str, kind: &str, polygon: Vec<[f64; 2]>| Zone {
+        let zone = |name: &str, kind: crate::config::ZoneKind, polygon: Vec<[f64; 2]>| Zone {
             name: name.into(),
-            kind: kind.into(),
+            kind,
             polygon,
             max_dwell: Duration::from_secs(60),
             night_only: true,
@@ -317,12 +317,12 @@ mod tests {
         camera.zones = vec![
             zone(
                 "bus stop",
-                "no_parking",
+                crate::config::ZoneKind::NoParking,
                 vec![[0.5, 0.5], [1.0, 0.5], [1.0, 1.0], [0.5, 1.0]],
             ),
             zone(
                 "depot",
-                "restricted",
+                crate::config::ZoneKind::Restricted,
                 vec![[0.0, 0.0], [0.5, 0.0], [0.5, 0.5], [0.0, 0.5]],
             ),
         ];

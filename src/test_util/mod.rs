@@ -65,7 +65,7 @@ pub fn camera(id: &str, url: &str) -> CameraConfig {
         address: "Astana, test street 1".to_owned(),
         district: None,
         heading_deg: None,
-        detectors: vec!["manholes".to_owned()],
+        detectors: vec![crate::config::DetectorKind::Manholes],
         sampling: Sampling {
             mode: SamplingMode::Keyframes,
             interval: Duration::from_secs(2),
