@@ -41,8 +41,9 @@ pub(super) async fn start(
         .unwrap_or_else(|| Arc::new(IncidentsConfig::default()));
     let city = Arc::new(city);
     let intake = Intake::new(rules, city.clone());
-    let registry = Registry::connect(&settings.database_url, Arc::new(SystemClock)).await?;
-    metrics.register_with(|r| registry.register_metrics(r));
+    let registry = Registry::connect(&settings.database_url, Arc::new(SystemClock))
+        .await?
+        .with_metrics(metrics.registry.clone());
     let router = registry_api::router(RegistryApiState {
         registry: registry.clone(),
         intake: intake.clone(),

@@ -6,6 +6,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::detect::DetectMetrics;
+use super::registry::RegistryMetrics;
 use crate::domain::CameraId;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -20,44 +22,6 @@ struct DropLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ModelLabel {
-    pub model: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ClassLabel {
-    pub class: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct EventLabels {
-    pub kind: &'static str,
-    pub class: String,
-}
-
-/// Detection-path handles, cloned into the detector workers and the event stage (labels are
-/// models, classes and event kinds: a handful of series, never per camera).
-#[derive(Clone)]
-pub struct DetectMetrics {
-    pub frames_analysed: Family<ModelLabel, Counter>,
-    pub batch_size: Histogram,
-    pub inference_seconds: Histogram,
-    pub detections: Family<ClassLabel, Counter>,
-    pub events: Family<EventLabels, Counter>,
-    pub tracks_active: Gauge,
-    pub frame_to_event_seconds: Histogram,
-    /// Every analysed frame: from its keyframe's arrival to its detections.
-    pub keyframe_to_detection_seconds: Histogram,
-    pub evidence_failures: Counter,
-}
-
-impl std::fmt::Debug for DetectMetrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DetectMetrics")
-    }
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     state: &'static str,
 }
@@ -65,7 +29,7 @@ struct StateLabel {
 /// Every metric of the process. Per-camera series exist only on the few
 /// counters that need them (16,000 cameras × labels is the cardinality budget).
 pub struct Metrics {
-    registry: Mutex<Registry>,
+    exposition: Mutex<Registry>,
     frames_received: Family<CameraLabel, Counter>,
     frames_decoded: Family<CameraLabel, Counter>,
     frames_dropped: Family<DropLabels, Counter>,
@@ -76,6 +40,8 @@ pub struct Metrics {
     pub decode_latency_seconds: Histogram,
     pub frames_consumed: Counter,
     pub detect: DetectMetrics,
+    /// The appeal registry's (handed to it with [`crate::registry::Registry::with_metrics`]).
+    pub registry: RegistryMetrics,
     /// From a sampled keyframe's arrival to its frame entering the FrameQueue.
     pub keyframe_to_frame_seconds: Histogram,
     /// Keyframes waiting for a decoder of the shared pool.
@@ -164,62 +130,9 @@ impl Metrics {
             "Frames taken from the FrameQueue by analysis",
             frames_consumed.clone(),
         );
-        let detect = DetectMetrics {
-            frames_analysed: Family::default(),
-            batch_size: Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
-            inference_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
-            detections: Family::default(),
-            events: Family::default(),
-            tracks_active: Gauge::default(),
-            frame_to_event_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
-            keyframe_to_detection_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
-            evidence_failures: Counter::default(),
-        };
-        registry.register(
-            "frames_analysed",
-            "Frames run through a detection model",
-            detect.frames_analysed.clone(),
-        );
-        registry.register(
-            "inference_batch_size",
-            "Frames per inference batch",
-            detect.batch_size.clone(),
-        );
-        registry.register(
-            "inference_seconds",
-            "Time to preprocess, run and decode one batch",
-            detect.inference_seconds.clone(),
-        );
-        registry.register(
-            "detections",
-            "Detections above their class threshold, per class",
-            detect.detections.clone(),
-        );
-        registry.register(
-            "detection_events",
-            "Detection events (confirmed hazards, offences), per kind and class",
-            detect.events.clone(),
-        );
-        registry.register(
-            "tracks_active",
-            "Object tracks held by the event stage",
-            detect.tracks_active.clone(),
-        );
-        registry.register(
-            "frame_to_event_seconds",
-            "From the keyframe arriving from the camera to the detection event it triggered",
-            detect.frame_to_event_seconds.clone(),
-        );
-        registry.register(
-            "keyframe_to_detection_seconds",
-            "From a sampled keyframe arriving from the camera to its detections (every analysed frame)",
-            detect.keyframe_to_detection_seconds.clone(),
-        );
-        registry.register(
-            "evidence_failures",
-            "Events whose evidence JPEGs could not be encoded or written",
-            detect.evidence_failures.clone(),
-        );
+        let detect = DetectMetrics::registered(&mut registry);
+        let registry_metrics = RegistryMetrics::default();
+        registry_metrics.register(&mut registry);
         let keyframe_to_frame_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         registry.register(
             "keyframe_to_frame_seconds",
@@ -251,7 +164,7 @@ impl Metrics {
             decode_admitted_ms_per_s.clone(),
         );
         Self {
-            registry: Mutex::new(registry),
+            exposition: Mutex::new(registry),
             keyframe_to_frame_seconds,
             decoder_queue_depth,
             decoder_failures,
@@ -267,6 +180,7 @@ impl Metrics {
             decode_latency_seconds,
             frames_consumed,
             detect,
+            registry: registry_metrics,
         }
     }
 
@@ -335,13 +249,13 @@ impl Metrics {
 
     /// Lets another module register its own metrics in the same exposition.
     pub fn register_with(&self, register: impl FnOnce(&mut Registry)) {
-        register(&mut self.registry.lock());
+        register(&mut self.exposition.lock());
     }
 
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        let registry = self.registry.lock();
+        let registry = self.exposition.lock();
         // Writing into a String cannot fail.
         if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
             out.clear();

@@ -1,9 +1,17 @@
-//! Observability: metric names and registration (Prometheus text format at
-//! `/metrics`), kept in one place so that names and label sets stay consistent.
+//! Observability: every metric of the process is defined here and registered on one
+//! Prometheus registry (text format at `/metrics`), so names, label sets and the per-camera
+//! cardinality budget are reviewed in one place. Stages receive typed handles (looked up
+//! once, never per frame) and only count.
+//!
+//! Files: `metrics.rs` ([`Metrics`]: the registry, ingest and camera series), `detect.rs`
+//! (detection path), `registry.rs` (appeal registry).
 
+mod detect;
 mod metrics;
+mod registry;
 
+pub use detect::{ClassLabel, DetectMetrics, EventLabels, ModelLabel};
 pub use metrics::{
-    CameraMetrics, ClassLabel, DROP_DECODER_QUEUE_FULL, DROP_DETECT_QUEUE_FULL, DROP_QUEUE_FULL,
-    DetectMetrics, EventLabels, Metrics, ModelLabel,
+    CameraMetrics, DROP_DECODER_QUEUE_FULL, DROP_DETECT_QUEUE_FULL, DROP_QUEUE_FULL, Metrics,
 };
+pub use registry::{CategorySource, RegistryMetrics, StageLabel, StatusLabel};

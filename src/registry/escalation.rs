@@ -6,11 +6,11 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::StageLabel;
 use super::store::{insert_event, lock_appeal};
 use super::views::Escalation;
 use super::{Registry, RegistryError};
 use crate::domain::Status;
+use crate::obs::StageLabel;
 
 impl Registry {
     /// Escalate every SLA stage whose deadline has passed (by the registry clock) without being

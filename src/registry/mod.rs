@@ -17,7 +17,6 @@ mod clock;
 mod error;
 mod escalation;
 mod lifecycle;
-mod metrics;
 mod read;
 mod store;
 mod views;
@@ -39,7 +38,6 @@ use tokio_postgres::NoTls;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::RegistryError;
 pub use lifecycle::{Action, Confirmer};
-pub use metrics::RegistryMetrics;
 pub use views::{
     AppealFilter, AppealView, DeadlineView, Escalation, EventView, EvidenceView, Submission,
     SubmitOutcome,
@@ -47,7 +45,7 @@ pub use views::{
 
 use crate::domain::{Observation, Position};
 use crate::incidents::Plan;
-use metrics::{CategorySource, StatusLabel};
+use crate::obs::{CategorySource, RegistryMetrics, StatusLabel};
 use store::{add_evidence, insert_event, lock_appeal, migrate, register};
 
 mod embedded {
@@ -137,9 +135,12 @@ impl Registry {
         &self.metrics
     }
 
-    /// Register the registry's metrics (see `metrics.rs` for names).
-    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
-        self.metrics.register(registry);
+    /// Counts into `metrics` (the node's, [`crate::obs::Metrics::registry`]) from now on;
+    /// without it the registry counts into handles nobody exposes (tests, tools).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: RegistryMetrics) -> Self {
+        self.metrics = Arc::new(metrics);
+        self
     }
 
     pub fn now(&self) -> DateTime<Utc> {

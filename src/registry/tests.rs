@@ -423,7 +423,7 @@ async fn sla_escalation_fires_at_the_right_minute() {
     assert!(escalations.iter().all(|e| e.actor == "sla"));
     let mut text = String::new();
     let mut metrics = prometheus_client::registry::Registry::default();
-    registry.register_metrics(&mut metrics);
+    registry.metrics().register(&mut metrics);
     prometheus_client::encoding::text::encode(&mut text, &metrics).expect("encode");
     assert!(
         text.contains(r#"appeal_escalations_total{category="open_manhole",stage="fenced"} 1"#),

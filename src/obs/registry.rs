@@ -1,4 +1,5 @@
-//! Registry metrics (names are the Prometheus series names).
+//! Appeal registry metrics (names are the Prometheus series names, without the `sitcenter_`
+//! prefix).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -24,7 +25,7 @@ pub struct StageLabel {
     pub stage: String,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RegistryMetrics {
     /// `appeals_registered_total{category,source}`: new appeals.
     pub registered: Family<CategorySource, Counter>,
