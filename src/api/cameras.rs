@@ -5,16 +5,16 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
-use super::{ApiError, AppState};
+use super::{ApiError, CamerasState};
 use crate::domain::CameraId;
 use crate::ingest::CameraSnapshot;
 
-pub(super) async fn list(State(state): State<AppState>) -> Json<Vec<CameraSnapshot>> {
+pub(super) async fn list(State(state): State<CamerasState>) -> Json<Vec<CameraSnapshot>> {
     Json(state.ingest.snapshots())
 }
 
 pub(super) async fn one(
-    State(state): State<AppState>,
+    State(state): State<CamerasState>,
     Path(id): Path<String>,
 ) -> Result<Json<CameraSnapshot>, ApiError> {
     state
@@ -25,7 +25,7 @@ pub(super) async fn one(
 }
 
 pub(super) async fn snapshot(
-    State(state): State<AppState>,
+    State(state): State<CamerasState>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let camera = CameraId::new(&id);
@@ -48,7 +48,7 @@ pub(super) async fn snapshot(
 }
 
 pub(super) async fn restart(
-    State(state): State<AppState>,
+    State(state): State<CamerasState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     if state.ingest.restart(&CameraId::new(&id)).await {
@@ -58,7 +58,7 @@ pub(super) async fn restart(
     }
 }
 
-pub(super) async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+pub(super) async fn health(State(state): State<CamerasState>) -> Json<serde_json::Value> {
     let mut by_state: BTreeMap<&'static str, usize> = BTreeMap::new();
     for camera in state.ingest.snapshots() {
         *by_state.entry(camera.state.as_str()).or_default() += 1;

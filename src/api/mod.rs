@@ -1,5 +1,6 @@
-//! HTTP (axum): one way in, [`router`]. `/metrics` (Prometheus text), `/health`,
-//! the camera API the UI uses, and the UI itself.
+//! HTTP (axum): one way in, [`router`] with an [`ApiState`] made of one small state per
+//! router (cameras and UI, detection events, the registry APIs), so each router's handlers
+//! are tested on their own state, without a running node.
 //!
 //! | route | what |
 //! |---|---|
@@ -16,13 +17,13 @@
 //! | `GET /api/events/{id}/evidence.jpg`, `/clean.jpg` | an event's evidence, annotated / clean |
 //! | `GET /api/detect` | the detector's model, provider, workers and last reload error |
 
-pub mod appeals;
+mod appeals;
 mod appeals_error;
 mod cameras;
 mod error;
-pub mod events;
-pub mod open311;
-pub mod registry_api;
+mod events;
+mod open311;
+mod registry_api;
 #[cfg(test)]
 mod registry_api_tests;
 
@@ -34,14 +35,34 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 pub use error::ApiError;
+pub use events::EventsState;
+pub use registry_api::RegistryApiState;
 
 use crate::config::{Bounds, SiteConfig};
 use crate::ingest::Ingest;
 use crate::obs::Metrics;
 use crate::web::Previews;
 
+/// Every router's state; `registry` is `None` on a node without `[registry]`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct ApiState {
+    pub cameras: CamerasState,
+    pub events: EventsState,
+    pub registry: Option<RegistryApiState>,
+}
+
+/// The whole HTTP API and the UI.
+pub fn router(state: ApiState) -> Router {
+    let mut router = cameras_router(state.cameras).merge(events::router(state.events));
+    if let Some(registry) = state.registry {
+        router = router.merge(registry_api::router(registry));
+    }
+    router
+}
+
+/// The UI, `/metrics`, `/health`, the site and the camera API.
+#[derive(Clone)]
+pub struct CamerasState {
     ingest: Arc<Ingest>,
     metrics: Arc<Metrics>,
     previews: Arc<Previews>,
@@ -75,7 +96,7 @@ impl From<Bounds> for BoundsInfo {
     }
 }
 
-impl AppState {
+impl CamerasState {
     pub fn new(
         ingest: Arc<Ingest>,
         metrics: Arc<Metrics>,
@@ -97,7 +118,7 @@ impl AppState {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+fn cameras_router(state: CamerasState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/metrics", get(metrics))
@@ -116,7 +137,7 @@ async fn index() -> axum::response::Html<&'static str> {
 }
 
 async fn metrics(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::State(state): axum::extract::State<CamerasState>,
 ) -> impl axum::response::IntoResponse {
     (
         [(
@@ -127,12 +148,14 @@ async fn metrics(
     )
 }
 
-async fn site(axum::extract::State(state): axum::extract::State<AppState>) -> axum::Json<SiteInfo> {
+async fn site(
+    axum::extract::State(state): axum::extract::State<CamerasState>,
+) -> axum::Json<SiteInfo> {
     axum::Json(state.site.as_ref().clone())
 }
 
 async fn reload(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::State(state): axum::extract::State<CamerasState>,
 ) -> axum::http::StatusCode {
     state.reload_now.notify_one();
     axum::http::StatusCode::ACCEPTED

@@ -5,8 +5,8 @@
 //! - `/api/v1/…`: the appeals JSON API for the UI (search, one appeal, timeline, evidence,
 //!   lifecycle actions) with its OpenAPI document at `/api/v1/openapi.json` — [`appeals`].
 //!
-//! Handlers only await the registry (PostgreSQL) and do no blocking work. Mount with
-//! `Router::merge(api::registry_api::router(state))` beside the rest of the HTTP API.
+//! Handlers only await the registry (PostgreSQL) and do no blocking work. Mounted by [`super::router`]
+//! when the node has `[registry]`.
 
 use std::sync::Arc;
 
@@ -26,7 +26,7 @@ pub struct RegistryApiState {
 }
 
 /// Both APIs: `/open311/v2` and `/api/v1`.
-pub fn router(state: RegistryApiState) -> Router {
+pub(super) fn router(state: RegistryApiState) -> Router {
     Router::new()
         .merge(open311::router(state.clone()))
         .merge(appeals::router(state))

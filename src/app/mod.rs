@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub use demo::{DemoArgs, demo};
-pub use node::{DetectorStatus, EventSink, Node};
+pub use node::{EventSink, Node};
 
 use crate::config::PipelineTemplates;
 use crate::config::SiteConfig;
@@ -140,21 +140,15 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
     println!("sitcenter: web UI at http://{addr}/");
 
     let reload_now = Arc::new(tokio::sync::Notify::new());
-    let state = crate::api::AppState::new(
-        node.ingest.clone(),
-        node.metrics.clone(),
-        node.previews.clone(),
+    let state = node.api_state(
         &site,
         reload_now.clone(),
+        registry.as_ref().map(|r| r.api.clone()),
     );
     let http_stop = CancellationToken::new();
     let server = {
         let http_stop = http_stop.clone();
-        let mut router = crate::api::router(state);
-        if let Some(registry) = &registry {
-            router = router.merge(registry.router.clone());
-        }
-        router = router.merge(crate::api::events::router(node.clone()));
+        let router = crate::api::router(state);
         tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(http_stop.cancelled_owned())

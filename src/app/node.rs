@@ -20,12 +20,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{CameraConfig, DetectSettings, SiteConfig};
-use crate::detect::{AnalysedFrame, DetectorConfig, DetectorHandle};
+use crate::detect::{AnalysedFrame, DetectorConfig, DetectorHandle, DetectorStatus};
 use crate::domain::DetectionEvent;
 use crate::events::{EventStage, EvidenceWriter, RecentEvents, RuleBook, StageSettings};
 use crate::ingest::Ingest;
@@ -50,17 +49,6 @@ pub struct EventSink {
     pub task: JoinHandle<()>,
 }
 
-/// What the detector runs and whether the last (re)load worked, for `/api/detect`.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct DetectorStatus {
-    pub model: String,
-    pub version: String,
-    pub provider: &'static str,
-    pub workers: usize,
-    /// The last failed reload, with the file at fault; the previous detector kept running.
-    pub last_error: Option<String>,
-}
-
 struct DetectionPath {
     settings: DetectSettings,
     rules: Arc<RuleBook>,
@@ -70,7 +58,7 @@ struct DetectionPath {
     analysed: Mutex<Option<mpsc::Sender<AnalysedFrame>>>,
     stage: Mutex<Option<std::thread::JoinHandle<()>>>,
     sinks: Mutex<Vec<JoinHandle<()>>>,
-    status: Mutex<DetectorStatus>,
+
     /// Model files' modification times at the last (re)load.
     stamp: Mutex<Option<Vec<std::time::SystemTime>>>,
 }
@@ -81,6 +69,8 @@ pub struct Node {
     pub previews: Arc<Previews>,
     /// Recent detection events (empty without `[detect]`).
     pub events: Arc<RecentEvents>,
+    /// What the detector runs (`None` without `[detect]`), for `/api/detect`.
+    detector: watch::Sender<Option<DetectorStatus>>,
     consumer: Mutex<Option<std::thread::JoinHandle<()>>>,
     detection: Option<DetectionPath>,
 }
@@ -186,7 +176,15 @@ impl Node {
                 .map_err(AppError::Serve)?
         };
         ingest.apply(site.cameras.clone()).await;
+        let status = site.detect.as_ref().map(|detect| DetectorStatus {
+            model: detect.model_name.clone(),
+            version: detect.manifest.version.clone(),
+            provider: detect.provider.as_str(),
+            workers: detect.workers,
+            last_error: None,
+        });
         Ok(Node {
+            detector: watch::Sender::new(status),
             ingest,
             metrics,
             previews,
@@ -206,7 +204,39 @@ impl Node {
 
     /// What the detector runs (`None` without `[detect]`).
     pub fn detector_status(&self) -> Option<DetectorStatus> {
-        self.detection.as_ref().map(|d| d.status.lock().clone())
+        self.detector.borrow().clone()
+    }
+
+    /// What the HTTP API serves from: this node's cameras, previews, metrics, events and
+    /// detector status, and the registry's APIs when the site has one.
+    pub fn api_state(
+        &self,
+        site: &SiteConfig,
+        reload_now: Arc<tokio::sync::Notify>,
+        registry: Option<crate::api::RegistryApiState>,
+    ) -> crate::api::ApiState {
+        crate::api::ApiState {
+            cameras: crate::api::CamerasState::new(
+                self.ingest.clone(),
+                self.metrics.clone(),
+                self.previews.clone(),
+                site,
+                reload_now,
+            ),
+            events: crate::api::EventsState {
+                events: self.events.clone(),
+                detector: self.detector.subscribe(),
+            },
+            registry,
+        }
+    }
+
+    fn set_reload_error(&self, error: Option<String>) {
+        self.detector.send_modify(|status| {
+            if let Some(status) = status {
+                status.last_error = error;
+            }
+        });
     }
 
     /// Reloads the model when its files changed on disk (or when `force`): new workers are
@@ -241,12 +271,12 @@ impl Node {
                 if !matches!(joined, Ok(true)) {
                     tracing::error!("a replaced detector worker ended abnormally");
                 }
-                d.status.lock().last_error = None;
+                self.set_reload_error(None);
                 tracing::info!(model = %d.settings.model_name, "detector reloaded");
             }
             Ok(Err(error)) => {
                 tracing::error!(%error, "detector reload refused; the running detector stays");
-                d.status.lock().last_error = Some(error.to_string());
+                self.set_reload_error(Some(error.to_string()));
             }
             Err(error) => tracing::error!(%error, "detector reload task failed"),
         }
@@ -368,13 +398,6 @@ async fn start_detection(
         "detection running"
     );
     Ok(DetectionPath {
-        status: Mutex::new(DetectorStatus {
-            model: detect.model_name.clone(),
-            version: detect.manifest.version.clone(),
-            provider: detect.provider.as_str(),
-            workers: detect.workers,
-            last_error: None,
-        }),
         stamp: Mutex::new(model_stamp(detect)),
         settings: detect.clone(),
         rules,

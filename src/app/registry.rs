@@ -8,7 +8,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::AppError;
-use crate::api::registry_api::{self, RegistryApiState};
+use crate::api::RegistryApiState;
 use crate::config::IncidentsConfig;
 use crate::config::{RegistrySettings, SiteConfig};
 use crate::geo::CityHandle;
@@ -17,7 +17,8 @@ use crate::obs::Metrics;
 use crate::registry::{Registry, SystemClock};
 
 pub(super) struct RegistryStage {
-    pub router: axum::Router,
+    /// What the registry APIs serve from.
+    pub api: RegistryApiState,
     registry: Registry,
     intake: Intake,
     pub escalator: JoinHandle<()>,
@@ -44,11 +45,11 @@ pub(super) async fn start(
     let registry = Registry::connect(&settings.database_url, Arc::new(SystemClock))
         .await?
         .with_metrics(metrics.registry.clone());
-    let router = registry_api::router(RegistryApiState {
+    let api = RegistryApiState {
         registry: registry.clone(),
         intake: intake.clone(),
         open311: Arc::new(settings.open311.clone()),
-    });
+    };
     let escalator = tokio::spawn(
         registry
             .clone()
@@ -56,7 +57,7 @@ pub(super) async fn start(
     );
     tracing::info!(site = %site.name, "appeal registry connected; Open311 at /open311/v2, appeals API at /api/v1");
     Ok(RegistryStage {
-        router,
+        api,
         registry,
         intake,
         escalator,

@@ -34,6 +34,7 @@ mod error;
 mod model;
 mod postprocess;
 mod preprocess;
+mod status;
 mod worker;
 
 #[cfg(test)]
@@ -44,6 +45,7 @@ pub use error::DetectError;
 pub use model::{Model, Runtime};
 pub use postprocess::{Candidate, Decoder, OutputSizeError, nms, nms_repeated_max};
 pub use preprocess::{PreprocessError, Preprocessor};
+pub use status::DetectorStatus;
 pub use worker::{
     AnalysedFrame, BatchOutcome, Detector, DetectorConfig, DetectorHandle, InferenceError,
     StopReason, WorkerReport,

@@ -247,11 +247,6 @@ impl Metrics {
         }
     }
 
-    /// Lets another module register its own metrics in the same exposition.
-    pub fn register_with(&self, register: impl FnOnce(&mut Registry)) {
-        register(&mut self.exposition.lock());
-    }
-
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();

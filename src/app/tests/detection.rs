@@ -402,8 +402,8 @@ async fn events_and_their_evidence_are_served_over_http() {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let server =
-        tokio::spawn(axum::serve(listener, crate::api::events::router(node.clone())).into_future());
+    let router = crate::api::router(node.api_state(&site, Arc::default(), None));
+    let server = tokio::spawn(axum::serve(listener, router).into_future());
     let event = feed_until_event(&node).await;
 
     let (status, body) = get(addr, "/api/events").await;
