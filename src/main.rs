@@ -1,51 +1,18 @@
-//! The `sitcenter` binary: CLI, logging, exit codes. Everything else is in the library.
+//! The `sitcenter` binary: CLI (`cli/`), logging, exit codes, and the measuring tools.
+//! Everything else is in the library.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::Parser;
+
+mod cli;
+
+use cli::{Cli, Command};
 
 /// Exit code for configuration errors (EX_CONFIG-like; sysexits' EX_USAGE = 64).
 const EXIT_CONFIG: u8 = 64;
-
-#[derive(Parser)]
-#[command(
-    name = "sitcenter",
-    version,
-    about = "City situational-center video and sensor monitoring"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the service for a site folder (site.toml + cameras.toml).
-    Run {
-        /// The site folder.
-        #[arg(long, default_value = "camera-configs/demo")]
-        site: PathBuf,
-        /// Override `[http] listen` from site.toml.
-        #[arg(long)]
-        listen: Option<std::net::SocketAddr>,
-    },
-    /// The demo city: simulated RTSP cameras flowing through the real pipeline, with the web UI.
-    Demo(sitcenter::app::DemoArgs),
-    /// Check a site's configuration, pipeline templates and database; print every error at once.
-    Validate {
-        /// Site folders to check.
-        #[arg(required = true)]
-        sites: Vec<PathBuf>,
-    },
-    /// QA: run recorded footage through the same pipeline, faster than real time.
-    Replay(sitcenter::qa::ReplayArgs),
-    /// Serve test media as simulated RTSP cameras on 127.0.0.1.
-    RtspSim(sitcenter::sim::RtspSimArgs),
-    /// Benchmark floor: CPU to decode and letterbox just a clip's keyframes (JSON on stdout).
-    DecodeFloor(sitcenter::ingest::DecodeFloorArgs),
-}
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -81,19 +48,19 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
-            runtime()?.block_on(sitcenter::app::demo(args))?;
+            runtime()?.block_on(sitcenter::app::demo(args.into()))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay(args) => {
-            let report = sitcenter::qa::replay(&args)?;
+            let report = sitcenter::qa::replay(&args.into())?;
             Ok(ExitCode::from(report.exit_code()))
         }
         Command::RtspSim(args) => {
-            sitcenter::sim::run_cli(args).context("rtsp-sim")?;
+            cli::rtsp_sim::run(args).context("rtsp-sim")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::DecodeFloor(args) => {
-            let report = sitcenter::ingest::decode_floor(&args).context("decode-floor")?;
+            let report = cli::decode_floor::run(&args).context("decode-floor")?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(ExitCode::SUCCESS)
         }

@@ -10,29 +10,18 @@ use super::{AppError, run};
 use crate::config::{ConfigError, ConfigErrors, SiteConfig};
 use crate::sim::{RtspSim, SimConfig};
 
-#[derive(Debug, clap::Args)]
-pub struct DemoArgs {
+/// What `sitcenter demo` runs (its command line is parsed in `src/cli/`).
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
     /// The demo site folder.
-    #[arg(long, default_value = "camera-configs/demo")]
     pub site: PathBuf,
     /// How many of the site's cameras to run (0 = all). The default fits a
     /// 2-core laptop next to the simulator; see docs/performance.md.
-    #[arg(long, default_value_t = 60)]
     pub cameras: usize,
     /// Clips the simulated cameras loop (camera i plays clip i mod n): by default the
     /// labelled street scenes the detector is scored on (test-media/labelled).
-    #[arg(
-        long,
-        default_values = [
-            "test-media/labelled/manhole-day.mp4",
-            "test-media/labelled/dump-overcast.mp4",
-            "test-media/labelled/sidewalk-snow.mp4",
-            "test-media/labelled/night.mp4",
-        ]
-    )]
     pub media: Vec<PathBuf>,
     /// Override `[http] listen`.
-    #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
 }
 
@@ -82,7 +71,7 @@ pub(crate) fn sim_config_for(
     })
 }
 
-pub async fn demo(args: DemoArgs) -> Result<(), AppError> {
+pub async fn demo(args: DemoOptions) -> Result<(), AppError> {
     let mut site = crate::config::load_site(&args.site)?;
     if args.cameras > 0 && args.cameras < site.cameras.len() {
         // Keep the misbehaving cameras in the demo whatever the limit: they show

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-pub use demo::{DemoArgs, demo};
+pub use demo::{DemoOptions, demo};
 pub use node::{EventSink, Node};
 
 use crate::config::PipelineTemplates;

@@ -23,9 +23,9 @@
 
 mod appsink;
 mod backoff;
+mod decoders;
 mod error;
 mod file;
-mod floor;
 mod memory;
 mod pipeline;
 mod pool;
@@ -44,9 +44,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use decoders::{StandaloneDecoders, clip_keyframes};
 pub use error::IngestError;
 pub use file::{FileRun, run_file};
-pub use floor::{DecodeFloorArgs, DecodeFloorReport, decode_floor, process_cpu_seconds};
 pub use pipeline::{Params, check_all as check_templates};
 pub use status::{CameraSnapshot, Transition};
 

@@ -30,44 +30,34 @@ use crate::config::ModelManifest;
 use crate::config::{IngestSettings, Sampling, SamplingMode};
 use crate::detect::{DetectError, Detector, Runtime};
 
-#[derive(Debug, clap::Args)]
-pub struct ReplayArgs {
+/// What `sitcenter replay` runs (its command line is parsed in `src/cli/`).
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
     /// A video file, or a folder of them (.mp4, .mov, .mkv, .avi).
     pub input: PathBuf,
-    /// `all` decodes every frame; `keyframes` only keyframes (as live cameras do).
-    #[arg(long, default_value = "all", value_parser = ["all", "keyframes"])]
-    pub mode: String,
+    /// `All` decodes every frame; `Keyframes` only keyframes (as live cameras do).
+    pub mode: SamplingMode,
     /// Analyse at most one frame per this many seconds of footage (0 = every frame).
-    #[arg(long, default_value_t = 0.0)]
     pub interval_s: f64,
     /// The model to run: its manifest (`models/<name>/model.toml`).
-    #[arg(long)]
     pub model: Option<PathBuf>,
     /// A second model to compare against (`--model` is the candidate); needs labels.
-    #[arg(long, requires = "model")]
     pub baseline: Option<PathBuf>,
     /// Ground truth (docs/labels.md): a labels file for a single video, or a folder with
     /// `<video stem>.labels.json` files. Default: labels files beside the videos.
-    #[arg(long)]
     pub labels: Option<PathBuf>,
     /// Fail (exit 3) when a class's recall is below this: `0.8` for every class or
     /// `CLASS=0.8` for one (repeatable; a class entry wins over the general one).
-    #[arg(long = "min-recall", value_name = "[CLASS=]R")]
     pub min_recall: Vec<Minimum>,
     /// Fail (exit 3) when a class's precision is below this; same form as --min-recall.
-    #[arg(long = "min-precision", value_name = "[CLASS=]P")]
     pub min_precision: Vec<Minimum>,
     /// How much worse than the baseline a figure may be before it counts as a regression.
-    #[arg(long, default_value_t = 0.02)]
     pub tolerance: f64,
     /// Frames per inference call.
-    #[arg(long, default_value_t = 8)]
     pub batch: usize,
     /// ONNX Runtime threads (0 = one per core).
-    #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Write the report as JSON here.
-    #[arg(long)]
     pub report: Option<PathBuf>,
 }
 
@@ -157,7 +147,7 @@ fn labels_for(files: &[PathBuf], arg: Option<&Path>) -> Result<Vec<Option<Labels
 fn load_detector(
     runtime: &Runtime,
     manifest: &Path,
-    args: &ReplayArgs,
+    args: &ReplayOptions,
 ) -> Result<Detector, QaError> {
     let threads = match args.threads {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
@@ -169,7 +159,7 @@ fn load_detector(
 }
 
 /// `sitcenter replay`.
-pub fn replay(args: &ReplayArgs) -> Result<ReplayReport, QaError> {
+pub fn replay(args: &ReplayOptions) -> Result<ReplayReport, QaError> {
     if !(args.interval_s.is_finite() && args.interval_s >= 0.0) {
         return Err(QaError::Interval(args.interval_s));
     }
@@ -180,11 +170,7 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplayReport, QaError> {
         return Err(QaError::Tolerance(args.tolerance));
     }
     let sampling = Sampling {
-        mode: if args.mode == "keyframes" {
-            SamplingMode::Keyframes
-        } else {
-            SamplingMode::All
-        },
+        mode: args.mode,
         interval: Duration::from_secs_f64(args.interval_s),
         // Replay is not paced by the wall clock: no quiet hours.
         quiet: None,

@@ -40,9 +40,8 @@
 //!
 //! # One way in
 //! [`RtspSim::start`] → [`RtspSim::url`] / [`RtspSim::mounts`] → [`RtspSim::stop`] (or drop).
-//! [`run_cli`] serves until Ctrl-C. Errors are [`SimError`]. Logs go through `tracing`.
+//! `sitcenter rtsp-sim` (src/cli/) serves until Ctrl-C. Errors are [`SimError`]. Logs go through `tracing`.
 
-mod cli;
 pub(crate) mod clip;
 mod error;
 mod feeder;
@@ -60,7 +59,6 @@ use gstreamer::glib;
 use gstreamer_rtsp_server as rtsp;
 use gstreamer_rtsp_server::prelude::*;
 
-pub use cli::{RtspSimArgs, run_cli};
 pub use error::SimError;
 
 /// The user name `/secure/*` accepts.

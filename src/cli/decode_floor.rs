@@ -3,9 +3,9 @@
 //! against (docs/performance.md).
 //!
 //! The keyframes of a clip (each with its SPS/PPS, as the simulator sends them) go through
-//! the same [`DecoderPool`] as live cameras' keyframes; after a warm-up of
-//! [`WARM_UP_PER_DECODER`] keyframes per decoder, the process's CPU time over the run
-//! divided by the keyframes decoded is the cost per keyframe, and that divided by the
+//! the same decoder pool as live cameras' keyframes ([`StandaloneDecoders`]); after a
+//! warm-up of [`WARM_UP_PER_DECODER`] keyframes per decoder, the process's CPU time over the
+//! run divided by the keyframes decoded is the cost per keyframe, and that divided by the
 //! sampling interval the cost per camera-second. Two ways to feed them:
 //!
 //! - back to back (default): as fast as the pool decodes them — the lowest cost a keyframe
@@ -17,21 +17,13 @@
 //!   (docs/performance.md), so a live node is compared with both.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gstreamer as gst;
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
-
-use super::appsink::Taps;
-use super::error::IngestError;
-use super::pool::{DecoderPool, Keyframe};
-use super::status::CameraStatus;
-use crate::domain::CameraId;
-use crate::domain::Reason;
-use crate::obs::Metrics;
-use crate::queue::{DropLedger, FrameQueue};
+use sitcenter::config::{
+    DEFAULT_DECODER_QUEUE_CAPACITY, DEFAULT_RECEIVE_TICK_MS, default_decoder_workers,
+};
+use sitcenter::ingest::{IngestError, StandaloneDecoders, clip_keyframes};
 
 /// `sitcenter decode-floor`.
 #[derive(Debug, Clone, clap::Args)]
@@ -61,7 +53,7 @@ pub struct DecodeFloorArgs {
     pub seconds: f64,
     /// How often keyframes are released at `--rate`, in ms (default: the receive threads'
     /// default tick; longer: in bursts).
-    #[arg(long, default_value_t = crate::config::DEFAULT_RECEIVE_TICK_MS as u64)]
+    #[arg(long, default_value_t = DEFAULT_RECEIVE_TICK_MS as u64)]
     pub tick_ms: u64,
 }
 
@@ -92,7 +84,7 @@ pub struct DecodeFloorReport {
 }
 
 /// CPU seconds (user + system) this process has used.
-pub fn process_cpu_seconds() -> Option<f64> {
+fn process_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
@@ -101,66 +93,25 @@ pub fn process_cpu_seconds() -> Option<f64> {
 }
 
 /// Decodes `args.keyframes` keyframes of `args.media` through a decoder pool.
-pub fn decode_floor(args: &DecodeFloorArgs) -> Result<DecodeFloorReport, IngestError> {
-    gst::init()?;
-    let clip = crate::sim::clip::Clip::load(&args.media).map_err(|e| IngestError::Replay {
-        file: args.media.display().to_string(),
-        element: "clip".to_owned(),
-        message: e.to_string(),
-    })?;
-    let keyframes: Vec<Vec<u8>> = clip
-        .frames
-        .iter()
-        .filter(|b| !b.flags().contains(gst::BufferFlags::DELTA_UNIT))
-        .filter_map(|b| b.map_readable().ok().map(|m| m.as_slice().to_vec()))
-        .collect();
-    if keyframes.is_empty() {
-        return Err(IngestError::Pool(format!(
-            "{} has no keyframe",
-            args.media.display()
-        )));
-    }
-    let metrics = Arc::new(Metrics::new());
-    let queue = Arc::new(FrameQueue::new(1024));
-    let status = Arc::new(CameraStatus::new(Reason::Started));
-    let camera = CameraId::new("floor");
-    let taps = Arc::new(Taps {
-        camera: camera.clone(),
-        status: status.clone(),
-        camera_metrics: metrics.camera(&camera),
-        metrics: metrics.clone(),
-        ledger: Arc::new(DropLedger::new(metrics.clone())),
-        queue: queue.clone(),
-        frame_arrived: Arc::default(),
-    });
+pub fn run(args: &DecodeFloorArgs) -> Result<DecodeFloorReport, IngestError> {
+    let keyframes = clip_keyframes(&args.media)?;
     let workers = match args.workers {
-        0 => crate::config::default_decoder_workers(),
+        0 => default_decoder_workers(),
         n => n,
     };
     // At a rate, the live default queue: keyframes released on one tick wait there.
     let capacity = if args.rate > 0.0 {
-        crate::config::DEFAULT_DECODER_QUEUE_CAPACITY
+        DEFAULT_DECODER_QUEUE_CAPACITY
     } else {
         4 * workers
     };
-    let pool = DecoderPool::start(
-        workers,
-        capacity,
-        (args.width, args.height),
-        metrics.clone(),
-    )?;
-    let cancel = CancellationToken::new();
+    let pool = StandaloneDecoders::start(workers, capacity, (args.width, args.height))?;
     let mut delivered = 0u64;
-    let take = |wait: Duration| {
-        queue
-            .pop_batch(1024, wait)
-            .map_or(0, |batch| batch.len() as u64)
-    };
     // Counts frames into `count` until it reaches `target`, or nothing came for 5 s (a
     // keyframe that produced no frame: the counts show it; never wait forever).
     let collect = |count: &mut u64, target: u64| {
         while *count < target {
-            match take(Duration::from_secs(5)) {
+            match pool.take(Duration::from_secs(5)) {
                 0 => break,
                 got => *count += got,
             }
@@ -172,16 +123,7 @@ pub fn decode_floor(args: &DecodeFloorArgs) -> Result<DecodeFloorReport, IngestE
     } else {
         args.keyframes
     };
-    let submit = |i: usize| {
-        let _submitted = pool.submit(Keyframe {
-            taps: taps.clone(),
-            cancel: cancel.clone(),
-            data: keyframes[i % keyframes.len()].clone(),
-            received_at: Instant::now(),
-            pts: Duration::from_secs(i as u64 * 2),
-            seq: i as u64,
-        });
-    };
+    let submit = |i: usize| pool.submit(keyframes[i % keyframes.len()].clone(), i as u64);
     let warm_up = WARM_UP_PER_DECODER * workers;
     (0..warm_up).for_each(submit);
     collect(&mut 0, warm_up as u64);
@@ -193,7 +135,7 @@ pub fn decode_floor(args: &DecodeFloorArgs) -> Result<DecodeFloorReport, IngestE
             let due = started + Duration::from_secs_f64(i as f64 / args.rate);
             while Instant::now() < due {
                 std::thread::sleep(Duration::from_millis(args.tick_ms.max(1)));
-                delivered += take(Duration::ZERO);
+                delivered += pool.take(Duration::ZERO);
             }
         } else {
             // Keep a few keyframes per decoder in flight, never more than the pool queue holds.
@@ -229,7 +171,7 @@ mod tests {
 
     fn args(keyframes: usize, rate: f64, seconds: f64) -> DecodeFloorArgs {
         DecodeFloorArgs {
-            media: crate::test_util::media("synthetic-360p.mp4"),
+            media: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test-media/synthetic-360p.mp4"),
             keyframes,
             workers: 2,
             width: 320,
@@ -243,7 +185,7 @@ mod tests {
 
     #[test]
     fn back_to_back_and_at_a_rate_every_keyframe_is_decoded_and_costed() {
-        let report = decode_floor(&args(12, 0.0, 0.0)).expect("back to back");
+        let report = run(&args(12, 0.0, 0.0)).expect("back to back");
         // The warm-up keyframes are decoded first and counted apart.
         assert_eq!(
             (
@@ -264,7 +206,7 @@ mod tests {
             let mut paced = args(0, 20.0, 0.6);
             paced.tick_ms = tick_ms;
             paced.workers = 0;
-            let report = decode_floor(&paced).expect("at a rate");
+            let report = run(&paced).expect("at a rate");
             assert_eq!(
                 (report.keyframes_submitted, report.frames_delivered),
                 (12, 12),
@@ -278,7 +220,7 @@ mod tests {
                 report.wall_s
             );
             assert_eq!(report.rate, 20.0);
-            assert_eq!(report.workers, crate::config::default_decoder_workers());
+            assert_eq!(report.workers, default_decoder_workers());
         }
     }
 
@@ -286,7 +228,7 @@ mod tests {
     fn a_clip_that_does_not_exist_is_named() {
         let mut missing = args(1, 0.0, 0.0);
         missing.media = PathBuf::from("test-media/no-such-clip.mp4");
-        let error = decode_floor(&missing).expect_err("no clip").to_string();
+        let error = run(&missing).expect_err("no clip").to_string();
         assert!(error.contains("no-such-clip.mp4"), "{error}");
     }
 }

@@ -1,9 +1,9 @@
-//! `sitcenter rtsp-sim`: serve simulated cameras until Ctrl-C.
+//! `sitcenter rtsp-sim`: simulated cameras served until Ctrl-C.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{RtspSim, SimConfig, SimError};
+use sitcenter::sim::{RtspSim, SECURE_PASSWORD, SECURE_USER, SimConfig};
 
 /// Serve simulated RTSP cameras (good, flaky, stalling, corrupt, refusing, password-protected).
 #[derive(Debug, Clone, clap::Args)]
@@ -61,18 +61,16 @@ impl From<RtspSimArgs> for SimConfig {
     }
 }
 
-/// Start the simulator, print every URL (one per line on stdout), serve until Ctrl-C.
-pub fn run_cli(args: RtspSimArgs) -> Result<(), SimError> {
+/// Starts the simulator, prints every URL (one per line on stdout), serves until Ctrl-C.
+pub fn run(args: RtspSimArgs) -> anyhow::Result<()> {
     let sim = RtspSim::start(args.into())?;
     for mount in sim.mounts() {
         println!("{}", sim.url(&mount));
     }
     eprintln!(
-        "rtsp-sim: serving {} mounts on port {}; /secure/* needs {}:{}; Ctrl-C stops",
+        "rtsp-sim: serving {} mounts on port {}; /secure/* needs {SECURE_USER}:{SECURE_PASSWORD}; Ctrl-C stops",
         sim.mounts().len(),
         sim.port(),
-        super::SECURE_USER,
-        super::SECURE_PASSWORD
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -101,7 +99,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 #[cfg(test)]
-mod unit_tests {
+mod tests {
     use super::*;
 
     #[test]
