@@ -23,10 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use incidents::{
-    AssetKind, CategoryConfig, DEFAULT_INCIDENTS_TOML, DedupRule, IncidentsConfig,
-    IncidentsConfigError, SlaStage, parse_duration,
-};
+pub use incidents::{AssetKind, CategoryConfig, IncidentsConfig, parse_duration};
 pub use kinds::{DetectorKind, ZoneKind};
 pub use model::{ClassSpec, ExecutionProvider, ManifestError, ModelManifest, OutputLayout};
 pub use open311::Open311Config;

@@ -43,10 +43,7 @@ mod tests;
 pub use batcher::{Batch, Batcher};
 pub use error::DetectError;
 pub use model::{Model, Runtime};
-pub use postprocess::{Candidate, Decoder, OutputSizeError, nms, nms_repeated_max};
-pub use preprocess::{PreprocessError, Preprocessor};
+pub use postprocess::{Candidate, Decoder, nms, nms_repeated_max};
+pub use preprocess::Preprocessor;
 pub use status::DetectorStatus;
-pub use worker::{
-    AnalysedFrame, BatchOutcome, Detector, DetectorConfig, DetectorHandle, InferenceError,
-    StopReason, WorkerReport,
-};
+pub use worker::{AnalysedFrame, Detector, DetectorConfig, DetectorHandle};

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::worker::StopReason;
 use super::*;
 use crate::config::{ExecutionProvider, ModelManifest, OutputLayout};
 use crate::domain::{BBox, CameraId, Frame, Letterbox};

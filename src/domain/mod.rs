@@ -26,7 +26,5 @@ pub use event::{DetectionEvent, EventKind, Evidence};
 pub use frame::{Frame, Letterbox, PixelsError};
 pub use hours::NightHours;
 pub use ids::CameraId;
-pub use incident::{
-    Category, CategoryError, EvidenceRef, Observation, RejectReason, Source, Status,
-};
+pub use incident::{Category, EvidenceRef, Observation, RejectReason, Source, Status};
 pub use position::Position;

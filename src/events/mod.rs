@@ -23,11 +23,11 @@ mod stage;
 mod track;
 mod zones;
 
-pub use evidence::{EvidenceError, EvidenceWriter, draw_box, safe_name};
-pub use mqtt::{spawn as spawn_mqtt, topic as mqtt_topic};
+pub use evidence::EvidenceWriter;
+pub use mqtt::spawn as spawn_mqtt;
 pub use observation::to_observation;
 pub use recent::RecentEvents;
-pub use rules::{CameraRules, RuleBook};
+pub use rules::RuleBook;
 pub use stage::{EventStage, StageSettings};
-pub use track::{CameraTracker, Track, Update};
-pub use zones::{Role, ZoneRule, ZoneSpec, ZoneWatch, contains, ground_point};
+
+pub use zones::{Role, contains};

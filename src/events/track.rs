@@ -66,10 +66,6 @@ fn matches(track_box: &BBox, det: &BBox, s: &TrackerSettings) -> Option<(u8, f32
 }
 
 impl CameraTracker {
-    pub fn tracks(&self) -> &[Track] {
-        &self.tracks
-    }
-
     pub fn track(&self, id: u64) -> Option<&Track> {
         self.tracks.iter().find(|t| t.id == id)
     }
@@ -171,6 +167,7 @@ impl CameraTracker {
         self.tracks.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.tracks.is_empty()
     }

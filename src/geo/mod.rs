@@ -27,15 +27,15 @@ use ::geo::{Area, Contains, Point};
 
 pub use error::GeoError;
 pub use homography::{
-    CameraPlacement, GroundEstimate, Homography, MIN_CALIBRATED_UNCERTAINTY_M,
-    POSE_ASSUMED_RANGE_M, POSE_UNCERTAINTY_M, POSITION_ONLY_UNCERTAINTY_M, PlacementMethod,
+    CameraPlacement, MIN_CALIBRATED_UNCERTAINTY_M, POSE_ASSUMED_RANGE_M, POSE_UNCERTAINTY_M,
+    POSITION_ONLY_UNCERTAINTY_M,
 };
-pub use index::MAX_PIECE_VERTICES;
+
 pub use layers::{Asset, Body, Camera, District};
-pub use projection::LocalProjection;
 
 use crate::domain::{Category, Position};
 use index::{PointIndex, PolygonIndex};
+use projection::LocalProjection;
 
 /// The file names of a site folder's layers.
 pub const DISTRICTS_FILE: &str = "districts.geojson";

@@ -24,14 +24,14 @@ impl LocalProjection {
     }
 
     /// (east, north) metres.
-    pub fn to_xy(&self, p: Position) -> [f64; 2] {
+    pub fn to_xy(self, p: Position) -> [f64; 2] {
         [
             (p.lon - self.origin.lon) * self.metres_per_degree_lon,
             (p.lat - self.origin.lat) * METRES_PER_DEGREE_LAT,
         ]
     }
 
-    pub fn to_position(&self, xy: [f64; 2]) -> Position {
+    pub fn to_position(self, xy: [f64; 2]) -> Position {
         Position::new(
             self.origin.lat + xy[1] / METRES_PER_DEGREE_LAT,
             self.origin.lon + xy[0] / self.metres_per_degree_lon,

@@ -46,9 +46,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use decoders::{StandaloneDecoders, clip_keyframes};
 pub use error::IngestError;
-pub use file::{FileRun, run_file};
-pub use pipeline::{Params, check_all as check_templates};
-pub use status::{CameraSnapshot, Transition};
+pub use file::run_file;
+pub use pipeline::check_all as check_templates;
+pub use status::CameraSnapshot;
 
 use crate::config::{
     BuiltinPipeline, CameraConfig, IngestSettings, PipelineName, PipelineTemplates, RtspBackend,
@@ -57,6 +57,7 @@ use crate::config::{
 use crate::domain::{CameraId, Reason, State};
 use crate::obs::Metrics;
 use crate::queue::{DropLedger, FrameQueue};
+use pipeline::Params;
 use pool::DecoderPool;
 use status::CameraStatus;
 use supervisor::CameraSupervisor;

@@ -40,7 +40,7 @@ pub struct Metrics {
     pub decode_latency_seconds: Histogram,
     pub frames_consumed: Counter,
     pub detect: DetectMetrics,
-    /// The appeal registry's (handed to it with [`crate::registry::Registry::with_metrics`]).
+    /// The appeal registry's (handed to the registry stage when the node starts it).
     pub registry: RegistryMetrics,
     /// From a sampled keyframe's arrival to its frame entering the FrameQueue.
     pub keyframe_to_frame_seconds: Histogram,

@@ -5,7 +5,7 @@
 
 mod preview;
 
-pub use preview::{PreviewError, Previews, encode_jpeg};
+pub use preview::{PreviewError, Previews};
 
 /// The page served at `/`.
 pub const INDEX_HTML: &str = include_str!("index.html");
