@@ -1,20 +1,25 @@
 //! sitcenter: city situational-center video and sensor monitoring.
 //!
 //! # Layout (one line per module; docs/ARCHITECTURE.md tells the same story)
-//! - [`config`]: site folder (`site.toml`, `cameras.toml`, secrets) → validated config, every error with file:line.
-//! - [`domain`]: values that cross modules (camera ids, positions, frames, detections, detection events).
-//! - [`ingest`]: GStreamer, cameras → sampled frames in the bounded FrameQueue; per-camera supervisors.
-//! - [`detect`]: ONNX detectors (ort): frame batches from the FrameQueue → detections, one OS thread per session.
-//! - [`events`]: analysed frames → tracks, temporal confirmation, zone offence rules → detection events with evidence; MQTT publisher.
-//! - [`obs`]: Prometheus metrics, names and registration.
-//! - [`app`]: wiring: builds the stages from config, owns shutdown and config reload.
-//! - [`api`]: HTTP: `/metrics`, health, camera status and snapshots (axum).
-//! - [`web`]: the operator UI served by the API.
-//! - [`qa`]: replay of recorded footage through the same pipeline.
-//! - [`sim`]: simulated RTSP cameras over `test-media/` (`sitcenter rtsp-sim`).
+//! Imports go one way (`tests/layers.rs`): app → api → qa/web → the stages → queue → obs →
+//! config → domain.
+//! - [`domain`]: values that cross modules (ids, positions, camera states, frames, detections, events, appeal values).
+//! - [`config`]: site folder (`site.toml`, `cameras.toml`, secrets) → validated settings, every error with file:line; model manifests, incident rules, pipeline template list.
+//! - [`obs`]: every Prometheus metric, on one registry.
+//! - [`queue`]: the node's channel types: bounded FrameQueue (`WhenFull`), DropLedger.
 //! - [`geo`]: city layers (districts, bodies, manholes, collection points, cameras) in R-trees; image→map.
-//! - [`incidents`]: categories → responsible body, SLA stages, dedup rules (TOML).
+//! - [`sim`]: simulated RTSP cameras over `test-media/`.
+//! - [`ingest`]: GStreamer and retina, cameras → sampled frames in the FrameQueue; per-camera supervisors.
+//! - [`incidents`]: observations → appeal plans (category rule, responsible body, SLA, dedup).
+//! - [`detect`]: ONNX detectors (ort): frame batches → detections, one OS thread per session.
 //! - [`registry`]: the appeal registry in PostgreSQL (append-only events, gap-free numbers, SLA escalation).
+//! - [`events`]: analysed frames → tracks, temporal confirmation, zone offence rules → detection events with evidence; MQTT publisher.
+//! - [`qa`]: replay of recorded footage through the same pipeline; precision/recall.
+//! - [`web`]: the operator UI served by the API, latest-frame previews.
+//! - [`api`]: HTTP (axum): one `router(ApiState)` of per-router states.
+//! - [`app`]: wiring: builds the stages from config, owns shutdown and config reload.
+//!
+//! The binary's edge (clap commands, the decode-floor tool) is `src/main.rs` and `src/cli/`.
 
 pub mod api;
 pub mod app;

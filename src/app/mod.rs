@@ -2,7 +2,7 @@
 //! with bounded queues, runs the HTTP server, applies config reloads and stops
 //! everything in order. Stages never spawn each other; this module does.
 //!
-//! Frame path: cameras → [`Ingest`] → FrameQueue (bounded, drop-oldest,
+//! Frame path: cameras → [`Ingest`](crate::ingest::Ingest) → FrameQueue (bounded, drop-oldest,
 //! counted per camera) → frame consumer (previews; cameras with detectors go on
 //! to the detect queue) → detector workers → event stage → sinks (registry,
 //! MQTT) and the recent-events ring. See `node.rs` for every edge's policy.

@@ -15,7 +15,7 @@
 //!   a slow consumer backs pressure up into the FrameQueue, which drops the oldest frames
 //!   and counts them. Nothing is dropped after detection.
 //! - Threads: each [`DetectorHandle`] is one OS thread owning one ort `Session`, on the
-//!   configured [`ExecutionProvider`] (CPU, or CUDA/TensorRT when the loaded ONNX Runtime
+//!   configured [`ExecutionProvider`](crate::config::ExecutionProvider) (CPU, or CUDA/TensorRT when the loaded ONNX Runtime
 //!   library has them: otherwise a load error, never a silent fallback).
 //!   [`DetectorHandle::stop`] ends a worker after its batch (model reload).
 //!

@@ -4,11 +4,11 @@
 //! `districts.geojson`, `bodies.geojson` (responsible bodies and their service areas per
 //! category), `manholes.geojson`, `collection_points.geojson`, and cameras (`cameras.toml`'s
 //! `[[camera]]` placements when present, else `cameras.geojson`). Every layer sits in an R-tree:
-//! polygons are split into pieces of at most [`MAX_PIECE_VERTICES`] vertices so point-in-polygon
+//! polygons are split into pieces of at most `MAX_PIECE_VERTICES` vertices so point-in-polygon
 //! stays in microseconds; point layers are indexed in local metres.
 //!
 //! One way in: [`CityIndex::load`] (immutable, cheap to share in an `Arc`) and [`CityHandle`]
-//! for reloading while readers keep the snapshot they hold. [`Homography`] /
+//! for reloading while readers keep the snapshot they hold. `Homography` /
 //! [`CameraPlacement`] map detections from image to ground.
 //!
 //! Loading is CPU work (tens of ms for the demo city): call it from `spawn_blocking`.

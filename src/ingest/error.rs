@@ -1,5 +1,5 @@
 /// Errors of the ingest layer. Runtime trouble with a camera is not an error
-/// here: it becomes a [`super::Status`] with a [`super::Reason`].
+/// here: it becomes a state with a [`Reason`](crate::domain::Reason).
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("GStreamer could not be initialised: {0}")]

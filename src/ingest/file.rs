@@ -28,7 +28,7 @@ pub struct FileRun {
 }
 
 /// Runs `camera` (a `file://` URL) to end of stream, blocking the calling thread.
-/// Frames go into `queue`; give it [`super::WhenFull::Block`] so none is lost.
+/// Frames go into `queue`; give it [`WhenFull::Block`](crate::queue::WhenFull::Block) so none is lost.
 pub fn run_file(
     camera: &CameraConfig,
     settings: &IngestSettings,

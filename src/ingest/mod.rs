@@ -1,6 +1,6 @@
-//! Ingest: cameras → sampled [`Frame`]s in the [`FrameQueue`](crate::queue::FrameQueue).
+//! Ingest: cameras → sampled [`Frame`]s in the [`FrameQueue`].
 //!
-//! One way in: [`Ingest`]. It owns a [`CameraSupervisor`](supervisor) per camera, a
+//! One way in: [`Ingest`]. It owns a `CameraSupervisor` (`supervisor.rs`) per camera, a
 //! tokio task on one of the tick-driven receive threads (`ticker.rs`), with one of two
 //! backends:
 //!
@@ -20,6 +20,7 @@
 //! [`Ingest::apply`] without touching the others.
 //!
 //! [`Frame`]: crate::domain::Frame
+//! [`FrameQueue`]: crate::queue::FrameQueue
 
 mod appsink;
 mod backoff;
