@@ -304,6 +304,22 @@ fn zone_rule_parameters_are_checked_against_the_zone_kind() {
         [(18, Some("c1"), Some("zone[1].max_dwell_s"))],
         "{errors}"
     );
+
+    // A misspelt kind is an error at its line, not a zone that silently enforces another rule.
+    let misspelt = cameras.replace("kind = \"restricted\"", "kind = \"restriced\"");
+    let (_dir, loaded) = temp_site(DETECT_OK, &misspelt);
+    let errors = loaded.expect_err("unknown zone kind");
+    assert_eq!(
+        located(&errors),
+        [(16, Some("c1"), Some("zone[1].kind"))],
+        "{errors}"
+    );
+    assert!(
+        errors.to_string().contains(
+            "unknown zone kind `restriced` (known: no_parking, restricted)"
+        ),
+        "{errors}"
+    );
 }
 
 #[test]
