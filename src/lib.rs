@@ -13,6 +13,7 @@
 //! - [`incidents`]: observations → appeal plans (category rule, responsible body, SLA, dedup).
 //! - [`detect`]: ONNX detectors (ort): frame batches → detections, one OS thread per session.
 //! - [`registry`]: the appeal registry in PostgreSQL (append-only events, gap-free numbers, SLA escalation).
+//! - [`auth`]: sign-in (Argon2id), sessions, roles, API keys with scopes, audit.
 //! - [`events`]: analysed frames → tracks, temporal confirmation, zone offence rules → detection events with evidence; MQTT publisher.
 //! - [`qa`]: replay of recorded footage through the same pipeline; precision/recall.
 //! - [`web`]: the operator UI served by the API, latest-frame previews.
@@ -23,6 +24,7 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod detect;
 pub mod domain;

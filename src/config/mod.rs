@@ -6,6 +6,7 @@
 //! and field. Raw serde structs live in `raw.rs`; checks in `validate.rs`.
 //! Credentials are resolved here and never printed (their `Debug` is redacted).
 
+mod auth;
 mod camera;
 mod detect;
 mod error;
@@ -22,6 +23,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use auth::AuthSettings;
 pub use error::{ConfigError, ConfigErrors};
 pub use incidents::{AssetKind, CategoryConfig, IncidentsConfig, parse_duration};
 pub use kinds::{DetectorKind, ZoneKind};
@@ -124,6 +126,8 @@ pub struct RegistrySettings {
     pub incidents: Option<std::sync::Arc<crate::config::IncidentsConfig>>,
     pub escalation_period: Duration,
     pub open311: Open311Config,
+    /// Sessions and sign-in limits (`[registry.auth]`).
+    pub auth: AuthSettings,
 }
 
 /// The site's extent; every camera must lie inside it.

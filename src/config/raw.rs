@@ -109,6 +109,8 @@ pub(crate) struct RawRegistry {
     pub escalation_period_s: Spanned<f64>,
     #[serde(default)]
     pub open311: super::Open311Config,
+    #[serde(default)]
+    pub auth: super::auth::RawAuth,
 }
 
 fn default_escalation_period_s() -> Spanned<f64> {

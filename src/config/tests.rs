@@ -315,9 +315,9 @@ fn zone_rule_parameters_are_checked_against_the_zone_kind() {
         "{errors}"
     );
     assert!(
-        errors.to_string().contains(
-            "unknown zone kind `restriced` (known: no_parking, restricted)"
-        ),
+        errors
+            .to_string()
+            .contains("unknown zone kind `restriced` (known: no_parking, restricted)"),
         "{errors}"
     );
 }

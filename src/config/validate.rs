@@ -401,11 +401,13 @@ fn registry_settings(
         },
         None => None,
     };
+    let auth = super::auth::auth_settings(&raw.auth, c);
     (c.errors.len() == before).then(|| super::RegistrySettings {
         database_url: url.to_owned(),
         incidents,
         escalation_period,
         open311: raw.open311.clone(),
+        auth,
     })
 }
 

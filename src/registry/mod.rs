@@ -131,6 +131,12 @@ impl Registry {
         })
     }
 
+    /// The service role's connection pool, shared with the sign-in store (`auth`), whose
+    /// tables live in the same database.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     pub fn metrics(&self) -> &RegistryMetrics {
         &self.metrics
     }

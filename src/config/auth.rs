@@ -1,0 +1,115 @@
+//! `[registry.auth]` of `site.toml`: sessions and sign-in limits (accounts and keys live in
+//! the registry's database, managed with `sitcenter user …` and the admin API).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::error::Collector;
+
+/// Validated sign-in settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthSettings {
+    /// A session unused this long is closed.
+    pub session_idle: Duration,
+    /// A session is closed this long after sign-in, however busy.
+    pub session_absolute: Duration,
+    /// Sign-in attempts per minute for one account, and from one address.
+    pub attempts_per_account: u32,
+    pub attempts_per_address: u32,
+    /// `Secure` on the session cookie: `None` = unless the node listens on loopback only.
+    pub secure_cookies: Option<bool>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            session_idle: Duration::from_secs(30 * 60),
+            session_absolute: Duration::from_secs(12 * 3600),
+            attempts_per_account: 5,
+            attempts_per_address: 30,
+            secure_cookies: None,
+        }
+    }
+}
+
+/// `[registry.auth]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAuth {
+    #[serde(default)]
+    pub session_idle_minutes: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub session_absolute_hours: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub attempts_per_account_per_minute: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub attempts_per_address_per_minute: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub secure_cookies: Option<bool>,
+}
+
+fn bounded(
+    v: &Option<Spanned<u32>>,
+    range: std::ops::RangeInclusive<u32>,
+    default: u32,
+    field: &str,
+    c: &mut Collector<'_>,
+) -> u32 {
+    match v {
+        Some(v) if range.contains(v.get_ref()) => *v.get_ref(),
+        Some(v) => {
+            c.push(
+                Some(v.span()),
+                None,
+                Some(field),
+                format!(
+                    "must be in {}..={}, got {}",
+                    range.start(),
+                    range.end(),
+                    v.get_ref()
+                ),
+            );
+            default
+        }
+        None => default,
+    }
+}
+
+pub(super) fn auth_settings(raw: &RawAuth, c: &mut Collector<'_>) -> AuthSettings {
+    let d = AuthSettings::default();
+    let idle = bounded(
+        &raw.session_idle_minutes,
+        1..=24 * 60,
+        30,
+        "registry.auth.session_idle_minutes",
+        c,
+    );
+    let absolute = bounded(
+        &raw.session_absolute_hours,
+        1..=7 * 24,
+        12,
+        "registry.auth.session_absolute_hours",
+        c,
+    );
+    AuthSettings {
+        session_idle: Duration::from_secs(u64::from(idle) * 60),
+        session_absolute: Duration::from_secs(u64::from(absolute) * 3600),
+        attempts_per_account: bounded(
+            &raw.attempts_per_account_per_minute,
+            1..=1000,
+            d.attempts_per_account,
+            "registry.auth.attempts_per_account_per_minute",
+            c,
+        ),
+        attempts_per_address: bounded(
+            &raw.attempts_per_address_per_minute,
+            1..=10_000,
+            d.attempts_per_address,
+            "registry.auth.attempts_per_address_per_minute",
+            c,
+        ),
+        secure_cookies: raw.secure_cookies,
+    }
+}
