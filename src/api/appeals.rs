@@ -7,20 +7,24 @@
 //!   appeal or registers a new one
 //! - `GET  /api/v1/appeals/{number}`, `…/{number}/timeline`, `…/{number}/evidence`
 //! - `POST /api/v1/appeals/{number}/{confirm|reject|assign|start|stage|resolve|close|reopen|comment}`
-//!   with `{"actor": "…", "note": "…", …}`
+//!   with `{"note": "…", …}`: one route per verb, each with its own row in the policy table.
+//!
+//! The actor of every write is the signed-in identity (`user:<name>` or `key:<name>`), never a
+//! field of the body.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::appeals_error::AppealsApiError;
 use super::registry_api::RegistryApiState;
+use crate::auth::Identity;
 use crate::domain::{Category, EvidenceRef, Observation, Position, RejectReason, Source};
 use crate::registry::{Action, AppealFilter, AppealView, Confirmer, EventView, EvidenceView};
 
@@ -106,7 +110,6 @@ pub struct NewObservation {
     pub uncertainty_m: Option<f64>,
     pub address: Option<String>,
     pub description: Option<String>,
-    pub actor: String,
     pub observed_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub evidence: Vec<EvidenceRef>,
@@ -118,19 +121,16 @@ const fn operator() -> Source {
 
 async fn file(
     State(state): State<RegistryApiState>,
+    Extension(identity): Extension<Identity>,
     body: Result<Json<NewObservation>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), AppealsApiError> {
     let Json(n) = body.map_err(|e| AppealsApiError::BadRequest(e.body_text()))?;
-    if n.actor.trim().is_empty() {
-        return Err(AppealsApiError::BadRequest(
-            "actor must not be empty".into(),
-        ));
-    }
+    let actor = identity.actor();
     let category =
         Category::new(&n.category).map_err(|e| AppealsApiError::BadRequest(e.to_string()))?;
     let source_ref = n
         .source_ref
-        .unwrap_or_else(|| format!("api:{}:{:016x}", n.actor, rand::random::<u64>()));
+        .unwrap_or_else(|| format!("api:{actor}:{:016x}", rand::random::<u64>()));
     let obs = Observation {
         category,
         source: n.source,
@@ -139,7 +139,7 @@ async fn file(
         uncertainty_m: n.uncertainty_m,
         address: n.address,
         description: n.description,
-        actor: n.actor,
+        actor,
         observed_at: n.observed_at.unwrap_or_else(|| state.registry.now()),
         evidence: n.evidence,
     };
@@ -161,7 +161,6 @@ async fn file(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionBody {
-    pub actor: String,
     pub note: Option<String>,
     pub reason: Option<RejectReason>,
     pub body_id: Option<String>,
@@ -200,12 +199,14 @@ fn action(verb: &str, b: &ActionBody) -> Result<Action, AppealsApiError> {
 }
 
 async fn act(
-    State(state): State<RegistryApiState>,
-    Path((number, verb)): Path<(String, String)>,
+    state: RegistryApiState,
+    number: String,
+    verb: &'static str,
+    identity: Identity,
     body: Result<Json<ActionBody>, JsonRejection>,
 ) -> Result<Json<AppealView>, AppealsApiError> {
     let Json(b) = body.map_err(|e| AppealsApiError::BadRequest(e.body_text()))?;
-    let action = action(&verb, &b)?;
+    let action = action(verb, &b)?;
     if let Action::Assign { body_id, .. } = &action
         && state.intake.city().body(body_id).is_none()
     {
@@ -224,20 +225,45 @@ async fn act(
     Ok(Json(
         state
             .registry
-            .apply(&number, &b.actor, &action, b.note.as_deref())
+            .apply(&number, &identity.actor(), &action, b.note.as_deref())
             .await?,
     ))
 }
 
+/// The lifecycle verbs and their routes (each with its own policy row).
+const VERBS: &[(&str, &str)] = &[
+    ("confirm", "/api/v1/appeals/{number}/confirm"),
+    ("reject", "/api/v1/appeals/{number}/reject"),
+    ("assign", "/api/v1/appeals/{number}/assign"),
+    ("start", "/api/v1/appeals/{number}/start"),
+    ("stage", "/api/v1/appeals/{number}/stage"),
+    ("resolve", "/api/v1/appeals/{number}/resolve"),
+    ("close", "/api/v1/appeals/{number}/close"),
+    ("reopen", "/api/v1/appeals/{number}/reopen"),
+    ("comment", "/api/v1/appeals/{number}/comment"),
+];
+
 /// The appeals API routes under `/api/v1`.
-pub fn router(state: RegistryApiState) -> Router {
-    Router::new()
+pub(super) fn router(state: RegistryApiState) -> Router {
+    let mut router = Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/services", get(services))
         .route("/api/v1/appeals", get(search).post(file))
         .route("/api/v1/appeals/{number}", get(one))
         .route("/api/v1/appeals/{number}/timeline", get(timeline))
-        .route("/api/v1/appeals/{number}/evidence", get(evidence))
-        .route("/api/v1/appeals/{number}/{verb}", post(act))
-        .with_state(state)
+        .route("/api/v1/appeals/{number}/evidence", get(evidence));
+    for &(verb, path) in VERBS {
+        router = router.route(
+            path,
+            post(
+                move |State(state): State<RegistryApiState>,
+                      Path(number): Path<String>,
+                      Extension(identity): Extension<Identity>,
+                      body: Result<Json<ActionBody>, JsonRejection>| {
+                    act(state, number, verb, identity, body)
+                },
+            ),
+        );
+    }
+    router.with_state(state)
 }

@@ -23,9 +23,13 @@ mod cameras;
 mod error;
 mod events;
 mod open311;
+mod policy;
+#[cfg(test)]
+mod policy_tests;
 mod registry_api;
 #[cfg(test)]
 mod registry_api_tests;
+mod session;
 
 use std::sync::Arc;
 
@@ -36,28 +40,69 @@ use tokio::sync::Notify;
 
 pub use error::ApiError;
 pub use events::EventsState;
+pub use policy::{Access, POLICY, Rule};
 pub use registry_api::RegistryApiState;
+pub use session::SessionState;
 
 use crate::config::{Bounds, SiteConfig};
 use crate::ingest::Ingest;
 use crate::obs::Metrics;
 use crate::web::Previews;
 
-/// Every router's state; `registry` is `None` on a node without `[registry]`.
+/// Every router's state; `registry` and `session` are `None` on a node without
+/// `[registry]` (then only the public routes answer: nobody can sign in).
 #[derive(Clone)]
 pub struct ApiState {
     pub cameras: CamerasState,
     pub events: EventsState,
     pub registry: Option<RegistryApiState>,
+    pub session: Option<SessionState>,
 }
 
-/// The whole HTTP API and the UI.
+/// Largest request body on any route (Open311 and appeals bodies are far smaller).
+const BODY_LIMIT: usize = 256 * 1024;
+/// A request that has not been answered in this long is answered 408.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Requests in progress at once; more wait for a slot (the listener's backlog bounds them).
+const CONCURRENCY: usize = 512;
+
+/// The whole HTTP API and the UI, every route behind the policy table (`policy.rs`), with
+/// body limits, a timeout, a concurrency cap, panic catching and security headers.
 pub fn router(state: ApiState) -> Router {
+    use axum::http::{HeaderName, HeaderValue, header};
+    use tower_http::set_header::SetResponseHeaderLayer;
+
+    let auth = state.session.as_ref().map(|s| s.auth.clone());
     let mut router = cameras_router(state.cameras).merge(events::router(state.events));
     if let Some(registry) = state.registry {
         router = router.merge(registry_api::router(registry));
     }
+    if let Some(session) = state.session {
+        router = router.merge(session::router(session));
+    }
+    let header = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
     router
+        .route_layer(axum::middleware::from_fn_with_state(
+            auth,
+            policy::authorize,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+             script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ))
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(CONCURRENCY))
 }
 
 /// The UI, `/metrics`, `/health`, the site and the camera API.
@@ -121,6 +166,7 @@ impl CamerasState {
 fn cameras_router(state: CamerasState) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/app.js", get(app_js))
         .route("/metrics", get(metrics))
         .route("/health", get(cameras::health))
         .route("/api/site", get(site))
@@ -134,6 +180,16 @@ fn cameras_router(state: CamerasState) -> Router {
 
 async fn index() -> axum::response::Html<&'static str> {
     axum::response::Html(crate::web::INDEX_HTML)
+}
+
+async fn app_js() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/javascript; charset=utf-8",
+        )],
+        crate::web::APP_JS,
+    )
 }
 
 async fn metrics(

@@ -9,17 +9,18 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use chrono::{DateTime, NaiveDate, Utc};
 use rand::Rng;
 use serde_json::{Value, json};
 
 use super::registry_api::RegistryApiState;
+use crate::auth::{Identity, Role, Scope};
 use crate::config::CategoryConfig;
 use crate::domain::{Category, EvidenceRef, Observation, Position, Source, Status};
 use crate::registry::{AppealFilter, AppealView};
@@ -519,27 +520,9 @@ fn citizen_observation(
     format: Format,
     token: &str,
     now: DateTime<Utc>,
+    actor: String,
 ) -> Result<Observation, Open311Error> {
     let bad = |d: String| Open311Error::new(format, StatusCode::BAD_REQUEST, d);
-    if !state.open311.api_keys.is_empty() {
-        match p.get("api_key") {
-            Some(k) if state.open311.api_keys.contains(k) => {}
-            Some(_) => {
-                return Err(Open311Error::new(
-                    format,
-                    StatusCode::FORBIDDEN,
-                    "api_key is not valid",
-                ));
-            }
-            None => {
-                return Err(Open311Error::new(
-                    format,
-                    StatusCode::FORBIDDEN,
-                    "api_key is required to post a request",
-                ));
-            }
-        }
-    }
     check_jurisdiction(state, p, format)?;
     let code = p
         .get("service_code")
@@ -649,14 +632,58 @@ fn citizen_observation(
         uncertainty_m: None,
         address: p.get("address_string").cloned().filter(|a| !a.is_empty()),
         description,
-        actor: format!("open311:{contact}"),
+        actor,
         observed_at: now,
         evidence,
     })
 }
 
+/// Who files this request: a key with `open311:write` (in `api_key`, as GeoReport v2 clients
+/// send it, or `Authorization: Bearer`), or a signed-in inspector or supervisor. The actor is
+/// that identity; the citizen's contact details stay in the evidence, never in the actor.
+async fn submitter(
+    state: &RegistryApiState,
+    identity: Option<Identity>,
+    p: &HashMap<String, String>,
+    format: Format,
+) -> Result<String, Open311Error> {
+    let forbidden = |d: &str| Open311Error::new(format, StatusCode::FORBIDDEN, d);
+    let allowed = |id: &Identity| {
+        id.has_scope(Scope::Open311Write)
+            || id.has_role(Role::Inspector)
+            || id.has_role(Role::Supervisor)
+    };
+    if let Some(identity) = identity {
+        return if allowed(&identity) {
+            Ok(identity.actor())
+        } else {
+            Err(forbidden("this key or role may not post requests"))
+        };
+    }
+    let Some(key) = p.get("api_key").filter(|k| !k.is_empty()) else {
+        return Err(forbidden("api_key is required to post a request"));
+    };
+    if state.open311.api_keys.contains(key) {
+        return Ok("key:site-toml".to_owned());
+    }
+    match state.auth.key(key).await {
+        Ok(Some(identity)) if allowed(&identity) => Ok(identity.actor()),
+        Ok(Some(_)) => Err(forbidden("this api_key may not post requests")),
+        Ok(None) => Err(forbidden("api_key is not valid")),
+        Err(error) => {
+            tracing::error!(%error, "api_key lookup failed");
+            Err(Open311Error::new(
+                format,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the registry is unavailable",
+            ))
+        }
+    }
+}
+
 async fn post_request(
     State(state): State<RegistryApiState>,
+    identity: Option<Extension<Identity>>,
     Path(file): Path<String>,
     body: Bytes,
 ) -> Response {
@@ -674,7 +701,11 @@ async fn post_request(
     }
     let p = params(&body);
     let token = format!("{:032x}", rand::rng().random::<u128>());
-    let obs = match citizen_observation(&state, &p, format, &token, state.registry.now()) {
+    let actor = match submitter(&state, identity.map(|Extension(i)| i), &p, format).await {
+        Ok(actor) => actor,
+        Err(e) => return e.into_response(),
+    };
+    let obs = match citizen_observation(&state, &p, format, &token, state.registry.now(), actor) {
         Ok(o) => o,
         Err(e) => return e.into_response(),
     };
@@ -720,7 +751,7 @@ async fn post_request(
 }
 
 /// The Open311 routes under `/open311/v2`.
-pub fn router(state: RegistryApiState) -> Router {
+pub(super) fn router(state: RegistryApiState) -> Router {
     Router::new()
         .route("/open311/v2/{file}", get(get_collection).post(post_request))
         .route("/open311/v2/services/{file}", get(get_service_definition))

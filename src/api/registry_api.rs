@@ -13,6 +13,7 @@ use std::sync::Arc;
 use axum::Router;
 
 use super::{appeals, open311};
+use crate::auth::Auth;
 use crate::config::Open311Config;
 use crate::incidents::Intake;
 use crate::registry::Registry;
@@ -23,6 +24,8 @@ pub struct RegistryApiState {
     pub registry: Registry,
     pub intake: Intake,
     pub open311: Arc<Open311Config>,
+    /// API keys of Open311 clients that put `api_key` in the form body.
+    pub auth: Auth,
 }
 
 /// Both APIs: `/open311/v2` and `/api/v1`.

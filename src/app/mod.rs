@@ -143,16 +143,21 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
     let state = node.api_state(
         &site,
         reload_now.clone(),
-        registry.as_ref().map(|r| r.api.clone()),
+        registry
+            .as_ref()
+            .map(|r| (r.api.clone(), r.session.clone())),
     );
     let http_stop = CancellationToken::new();
     let server = {
         let http_stop = http_stop.clone();
         let router = crate::api::router(state);
         tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(http_stop.cancelled_owned())
-                .await
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(http_stop.cancelled_owned())
+            .await
         })
     };
     let reloader = tokio::spawn(reload::watch(

@@ -213,8 +213,9 @@ impl Node {
         &self,
         site: &SiteConfig,
         reload_now: Arc<tokio::sync::Notify>,
-        registry: Option<crate::api::RegistryApiState>,
+        registry: Option<(crate::api::RegistryApiState, crate::api::SessionState)>,
     ) -> crate::api::ApiState {
+        let (registry, session) = registry.unzip();
         crate::api::ApiState {
             cameras: crate::api::CamerasState::new(
                 self.ingest.clone(),
@@ -228,6 +229,7 @@ impl Node {
                 detector: self.detector.subscribe(),
             },
             registry,
+            session,
         }
     }
 

@@ -8,7 +8,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::AppError;
-use crate::api::RegistryApiState;
+use crate::api::{RegistryApiState, SessionState};
+use crate::auth::Auth;
 use crate::config::IncidentsConfig;
 use crate::config::{RegistrySettings, SiteConfig};
 use crate::geo::CityHandle;
@@ -19,6 +20,8 @@ use crate::registry::{Registry, SystemClock};
 pub(super) struct RegistryStage {
     /// What the registry APIs serve from.
     pub api: RegistryApiState,
+    /// Sign-in (on the registry's database).
+    pub session: SessionState,
     registry: Registry,
     intake: Intake,
     pub escalator: JoinHandle<()>,
@@ -45,10 +48,19 @@ pub(super) async fn start(
     let registry = Registry::connect(&settings.database_url, Arc::new(SystemClock))
         .await?
         .with_metrics(metrics.registry.clone());
+    let auth = Auth::new(registry.pool().clone(), settings.auth.clone());
     let api = RegistryApiState {
         registry: registry.clone(),
         intake: intake.clone(),
         open311: Arc::new(settings.open311.clone()),
+        auth: auth.clone(),
+    };
+    let session = SessionState {
+        auth,
+        secure_cookies: settings
+            .auth
+            .secure_cookies
+            .unwrap_or(!site.http.listen.ip().is_loopback()),
     };
     let escalator = tokio::spawn(
         registry
@@ -58,6 +70,7 @@ pub(super) async fn start(
     tracing::info!(site = %site.name, "appeal registry connected; Open311 at /open311/v2, appeals API at /api/v1");
     Ok(RegistryStage {
         api,
+        session,
         registry,
         intake,
         escalator,

@@ -14,7 +14,6 @@ mod store;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use sha2::{Digest, Sha256};
@@ -364,11 +363,6 @@ fn check_name(name: &str) -> Result<(), AuthError> {
             "a user name is 1-64 lowercase letters, digits, `.`, `_` or `-`, starting with a letter or digit".into(),
         ))
     }
-}
-
-/// How long an idle session stays open (exposed for the cookie's Max-Age).
-pub fn cookie_max_age(settings: &AuthSettings) -> Duration {
-    settings.session_absolute
 }
 
 #[cfg(test)]

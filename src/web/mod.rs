@@ -9,3 +9,6 @@ pub use preview::{PreviewError, Previews};
 
 /// The page served at `/`.
 pub const INDEX_HTML: &str = include_str!("index.html");
+
+/// The page's script, served at `/app.js` (no inline script: the CSP forbids it).
+pub const APP_JS: &str = include_str!("app.js");
