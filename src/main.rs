@@ -59,6 +59,14 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             cli::rtsp_sim::run(args).context("rtsp-sim")?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::User(args) => {
+            runtime()?.block_on(cli::user::user(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key(args) => {
+            runtime()?.block_on(cli::user::key(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::DecodeFloor(args) => {
             let report = cli::decode_floor::run(&args).context("decode-floor")?;
             println!("{}", serde_json::to_string(&report)?);

@@ -4,10 +4,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{free_port, get, request, spawn, wait_listening};
+use common::{
+    Browser, TestDatabase, copy_city_layers, free_port, get, get_with, run_cli, sign_in, spawn,
+    wait_listening,
+};
 
 fn write_cameras(dir: &Path, sim_port: u16, mounts: &[&str]) {
     let mut cameras = String::new();
@@ -21,21 +23,25 @@ fn write_cameras(dir: &Path, sim_port: u16, mounts: &[&str]) {
     std::fs::write(dir.join("cameras.toml"), cameras).expect("cameras.toml");
 }
 
-fn write_site(dir: &Path, sim_port: u16, http_port: u16) {
+fn write_site(dir: &Path, sim_port: u16, http_port: u16, db: &TestDatabase) {
     std::fs::write(
         dir.join("site.toml"),
         format!(
             "[site]\nname = \"e2e\"\ncity = \"Astana\"\nbounds = {{ south = 51.0, west = 71.0, north = 51.5, east = 72.0 }}\n\
              [ingest]\nstall_timeout_s = 3\nbackoff_initial_s = 0.2\nbackoff_max_s = 2\nreload_poll_s = 0.5\n\
-             [http]\nlisten = \"127.0.0.1:{http_port}\"\n"
+             [http]\nlisten = \"127.0.0.1:{http_port}\"\n{}",
+            db.registry_toml()
         ),
     )
     .expect("site.toml");
+    copy_city_layers(dir);
     write_cameras(dir, sim_port, &["cam/1", "cam/2", "cam/3", "refuse/1"]);
 }
 
-fn cameras_json(port: u16) -> serde_json::Value {
-    let (status, body) = get(port, "/api/cameras");
+const PASSWORD: &str = "e2e correct horse";
+
+fn cameras_json(port: u16, cookie: &str) -> serde_json::Value {
+    let (status, body) = get_with(port, "/api/cameras", cookie);
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).expect("JSON")
 }
@@ -59,13 +65,34 @@ fn the_service_streams_cameras_shows_them_in_metrics_the_api_and_the_browser_and
     wait_listening(sim_port);
     let dir = tempfile::tempdir().expect("tempdir");
     let http_port = free_port();
-    write_site(dir.path(), sim_port, http_port);
-    let _service = spawn(&["run", "--site", dir.path().to_str().expect("utf-8 path")]);
+    let db = TestDatabase::create();
+    write_site(dir.path(), sim_port, http_port, &db);
+    let site = dir.path().to_str().expect("utf-8 path");
+    // No built-in account: the admin is created with the CLI, the password from the
+    // environment (never the command line).
+    run_cli(
+        &[
+            "user",
+            "add",
+            "--site",
+            site,
+            "e2e-admin",
+            "--role",
+            "admin",
+        ],
+        &[("SITCENTER_PASSWORD", PASSWORD)],
+    );
+    assert!(run_cli(&["user", "list", "--site", site], &[]).contains("e2e-admin"));
+    let _service = spawn(&["run", "--site", site]);
     wait_listening(http_port);
+    let (status, _) = get(http_port, "/api/cameras");
+    assert_eq!(status, 401, "anonymous callers see no camera");
+    let (cookie, _csrf) = sign_in(http_port, "e2e-admin", PASSWORD);
+    let cookie = cookie.as_str();
 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let cameras = cameras_json(http_port);
+        let cameras = cameras_json(http_port, cookie);
         let states: Vec<&str> = cameras
             .as_array()
             .expect("array")
@@ -81,7 +108,7 @@ fn the_service_streams_cameras_shows_them_in_metrics_the_api_and_the_browser_and
         std::thread::sleep(Duration::from_millis(250));
     }
 
-    let (status, metrics) = get(http_port, "/metrics");
+    let (status, metrics) = get_with(http_port, "/metrics", cookie);
     assert_eq!(status, 200);
     for expected in [
         "sitcenter_frames_received_total{camera=\"e2e-0\"}",
@@ -98,9 +125,9 @@ fn the_service_streams_cameras_shows_them_in_metrics_the_api_and_the_browser_and
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     let jpeg = loop {
-        let (status, body) = request(
+        let (status, body) = common::request(
             http_port,
-            "GET /api/cameras/e2e-0/snapshot.jpg HTTP/1.1",
+            &format!("GET /api/cameras/e2e-0/snapshot.jpg HTTP/1.1\r\n{cookie}"),
             b"",
         );
         if status == 200 {
@@ -110,30 +137,37 @@ fn the_service_streams_cameras_shows_them_in_metrics_the_api_and_the_browser_and
         std::thread::sleep(Duration::from_millis(250));
     };
     assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG");
-    let (status, body) = get(http_port, "/api/cameras/nope");
+    let (status, body) = get_with(http_port, "/api/cameras/nope", cookie);
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("no camera `nope`"), "{body}");
 
-    // The operator UI in a real browser: the page loads the API and renders every camera.
-    let profile = tempfile::tempdir().expect("profile dir");
-    let output = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            &format!("--user-data-dir={}", profile.path().display()),
-            "--virtual-time-budget=8000",
-            "--dump-dom",
-            &format!("http://127.0.0.1:{http_port}/"),
-        ])
-        .output()
-        .expect("chromium runs (scripts/bootstrap.sh installs it)");
-    let dom = String::from_utf8_lossy(&output.stdout);
+    // The operator UI in a real browser (Chromium through chromedriver): the page asks for
+    // sign-in, the admin signs in, and it loads the API and renders every camera.
+    let browser = Browser::start();
+    browser.open(&format!("http://127.0.0.1:{http_port}/"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while browser.eval("return document.getElementById('login').hidden") != serde_json::json!(false)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no sign-in form:\n{}",
+            browser.source()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    browser.type_into("#login-user", "e2e-admin");
+    browser.type_into("#login-password", PASSWORD);
+    browser.click("#login button[type=submit]");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while browser.eval("return document.body.dataset.loaded || ''") != serde_json::json!("1") {
+        assert!(
+            Instant::now() < deadline,
+            "the page did not load the API:\n{}",
+            browser.source()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let dom = browser.source();
     assert!(
         dom.contains("data-loaded=\"1\""),
         "the page did not load the API:\n{dom}"
@@ -162,19 +196,19 @@ fn the_service_streams_cameras_shows_them_in_metrics_the_api_and_the_browser_and
     .expect("write");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
-        cameras_json(http_port).as_array().map(Vec::len),
+        cameras_json(http_port, cookie).as_array().map(Vec::len),
         Some(4),
         "a broken file changed the cameras"
     );
     // ...and a valid one applies: e2e-3 (refused) is removed, e2e-0..2 keep streaming untouched.
-    let since_before = cameras_json(http_port)[0]["since"].clone();
+    let since_before = cameras_json(http_port, cookie)[0]["since"].clone();
     write_cameras(dir.path(), sim_port, &["cam/1", "cam/2", "cam/3"]);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while cameras_json(http_port).as_array().map(Vec::len) != Some(3) {
+    while cameras_json(http_port, cookie).as_array().map(Vec::len) != Some(3) {
         assert!(Instant::now() < deadline, "the reload was not applied");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let after = cameras_json(http_port);
+    let after = cameras_json(http_port, cookie);
     assert_eq!(
         after[0]["since"], since_before,
         "an unchanged camera was restarted"
@@ -182,53 +216,8 @@ fn the_service_streams_cameras_shows_them_in_metrics_the_api_and_the_browser_and
     assert_eq!(after[0]["state"], "streaming");
 }
 
-/// A database of its own for one test, dropped at the end.
-struct TestDatabase {
-    name: String,
-}
-
-const PG: &str = "host=127.0.0.1 port=5432 user=postgres";
-
-fn psql(sql: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let url = std::env::var("SITCENTER_TEST_PG").unwrap_or_else(|_| PG.to_owned());
-        let (client, connection) =
-            tokio_postgres::connect(&format!("{url} dbname=postgres"), tokio_postgres::NoTls)
-                .await
-                .expect("PostgreSQL is running (scripts/services.sh starts it)");
-        let driver = tokio::spawn(connection);
-        client.batch_execute(sql).await.expect(sql);
-        drop(client);
-        let _ended = driver.await;
-    });
-}
-
-impl TestDatabase {
-    fn create() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let name = format!("sitcenter_e2e_{}_{nanos}", std::process::id());
-        psql(&format!("CREATE DATABASE {name}"));
-        Self { name }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        psql(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
-    }
-}
-
 fn post_form(port: u16, path: &str, body: &str) -> (u16, String) {
-    let (status, body) = request(
+    let (status, body) = common::request(
         port,
         &format!("POST {path} HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded"),
         body.as_bytes(),
@@ -240,33 +229,56 @@ fn post_form(port: u16, path: &str, body: &str) -> (u16, String) {
 fn the_demo_city_service_serves_open311_from_its_registry_beside_the_cameras() {
     let db = TestDatabase::create();
     let dir = tempfile::tempdir().expect("tempdir");
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("camera-configs/demo");
-    for entry in std::fs::read_dir(&demo).expect("demo site") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "geojson") {
-            std::fs::copy(&path, dir.path().join(path.file_name().expect("name")))
-                .expect("copy layer");
-        }
-    }
+    copy_city_layers(dir.path());
     let http_port = free_port();
     std::fs::write(
         dir.path().join("site.toml"),
         format!(
             "[site]\nname = \"e2e-registry\"\nbounds = {{ south = 51.05, west = 71.30, north = 51.25, east = 71.60 }}\n\
              [http]\nlisten = \"127.0.0.1:{http_port}\"\n\
-             [registry]\ndatabase_url = \"{PG} dbname={}\"\n[registry.open311]\njurisdiction_id = \"astana.kz\"\n",
-            db.name
+             {}[registry.open311]\njurisdiction_id = \"astana.kz\"\n",
+            db.registry_toml()
         ),
     )
     .expect("site.toml");
     std::fs::write(dir.path().join("cameras.toml"), "").expect("cameras.toml");
-    let service = spawn(&["run", "--site", dir.path().to_str().expect("utf-8 path")]);
+    let site = dir.path().to_str().expect("utf-8 path");
+    // The city portal's key (shown once) and a Prometheus key, issued with the CLI.
+    let portal = run_cli(
+        &[
+            "key",
+            "add",
+            "--site",
+            site,
+            "portal",
+            "--scope",
+            "open311:write",
+        ],
+        &[],
+    );
+    let portal = portal.trim();
+    let scraper = run_cli(
+        &[
+            "key",
+            "add",
+            "--site",
+            site,
+            "prometheus",
+            "--scope",
+            "metrics:read",
+        ],
+        &[],
+    );
+    let service = spawn(&["run", "--site", site]);
     wait_listening(http_port);
 
+    let request = "jurisdiction_id=astana.kz&service_code=open_manhole&lat=51.16&long=71.43&description=Open+manhole+by+the+school";
+    let (status, _) = post_form(http_port, "/open311/v2/requests.json", request);
+    assert_eq!(status, 403, "no anonymous request");
     let (status, body) = post_form(
         http_port,
         "/open311/v2/requests.json",
-        "jurisdiction_id=astana.kz&service_code=open_manhole&lat=51.16&long=71.43&description=Open+manhole+by+the+school",
+        &format!("{request}&api_key={portal}"),
     );
     assert_eq!(status, 201, "{body}");
     let created: serde_json::Value = serde_json::from_str(&body).expect("JSON");
@@ -284,7 +296,13 @@ fn the_demo_city_service_serves_open311_from_its_registry_beside_the_cameras() {
     );
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"service_code\":\"open_manhole\""), "{body}");
-    let (status, metrics) = get(http_port, "/metrics");
+    let (status, _) = get(http_port, "/metrics");
+    assert_eq!(status, 401);
+    let (status, metrics) = get_with(
+        http_port,
+        "/metrics",
+        &format!("Authorization: Bearer {}", scraper.trim()),
+    );
     assert_eq!(status, 200);
     assert!(
         metrics.contains("appeal"),

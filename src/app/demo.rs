@@ -71,6 +71,49 @@ pub(crate) fn sim_config_for(
     })
 }
 
+/// One demo user per role, each with a fresh random password printed here (there is no
+/// built-in default password; running the demo again prints new ones).
+async fn demo_users(settings: &crate::config::RegistrySettings) -> Result<(), AppError> {
+    use crate::auth::{Auth, AuthError, Role};
+    let registry = crate::registry::Registry::connect(
+        &settings.database_url,
+        std::sync::Arc::new(crate::registry::SystemClock),
+    )
+    .await?;
+    let auth = Auth::new(registry.pool().clone(), settings.auth.clone());
+    println!("sitcenter demo: users (passwords are new on every start):");
+    for role in Role::ALL {
+        let name = format!("demo-{}", role.as_str());
+        let password: String = {
+            use rand::Rng;
+            let mut rng = rand::rng();
+            (0..16)
+                .map(|_| {
+                    const ALPHABET: &[u8] =
+                        b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789";
+                    char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])
+                })
+                .collect()
+        };
+        let added = auth
+            .add_user(
+                "demo",
+                &name,
+                &format!("Demo {}", role.as_str()),
+                &[*role],
+                &password,
+            )
+            .await;
+        let outcome = match added {
+            Err(AuthError::UserExists(_)) => auth.set_password("demo", &name, &password).await,
+            other => other,
+        };
+        outcome.map_err(|e| AppError::Auth(e.to_string()))?;
+        println!("  {name:<18} {password}   ({})", role.as_str());
+    }
+    Ok(())
+}
+
 pub async fn demo(args: DemoOptions) -> Result<(), AppError> {
     let mut site = crate::config::load_site(&args.site)?;
     if args.cameras > 0 && args.cameras < site.cameras.len() {
@@ -88,6 +131,9 @@ pub async fn demo(args: DemoOptions) -> Result<(), AppError> {
     }
     if let Some(listen) = args.listen {
         site.http.listen = listen;
+    }
+    if let Some(registry) = &site.registry {
+        demo_users(registry).await?;
     }
     let sim_config = sim_config_for(&site, args.media)?;
     let port = sim_config.port;

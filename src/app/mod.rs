@@ -44,6 +44,8 @@ pub enum AppError {
     Registry(#[from] crate::registry::RegistryError),
     #[error("detector: {0}")]
     Detect(#[from] crate::detect::DetectError),
+    #[error("sign-in: {0}")]
+    Auth(String),
 }
 
 /// Checks that every pipeline template parses and that the cameras' templates
@@ -143,9 +145,8 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
     let state = node.api_state(
         &site,
         reload_now.clone(),
-        registry
-            .as_ref()
-            .map(|r| (r.api.clone(), r.session.clone())),
+        registry.as_ref().map(|r| r.api.clone()),
+        registry.as_ref().map(|r| r.session.clone()),
     );
     let http_stop = CancellationToken::new();
     let server = {

@@ -213,9 +213,9 @@ impl Node {
         &self,
         site: &SiteConfig,
         reload_now: Arc<tokio::sync::Notify>,
-        registry: Option<(crate::api::RegistryApiState, crate::api::SessionState)>,
+        registry: Option<crate::api::RegistryApiState>,
+        session: Option<crate::api::SessionState>,
     ) -> crate::api::ApiState {
-        let (registry, session) = registry.unzip();
         crate::api::ApiState {
             cameras: crate::api::CamerasState::new(
                 self.ingest.clone(),

@@ -3,6 +3,7 @@
 
 pub mod decode_floor;
 pub mod rtsp_sim;
+pub mod user;
 
 use std::path::PathBuf;
 
@@ -47,6 +48,10 @@ pub enum Command {
     RtspSim(rtsp_sim::RtspSimArgs),
     /// Benchmark floor: CPU to decode and letterbox just a clip's keyframes (JSON on stdout).
     DecodeFloor(decode_floor::DecodeFloorArgs),
+    /// Users (people who sign in) of a site's registry.
+    User(user::UserArgs),
+    /// API keys (machine clients) of a site's registry.
+    Key(user::KeyArgs),
 }
 
 #[derive(Debug, clap::Args)]

@@ -363,10 +363,11 @@ async fn a_confirmed_open_manhole_becomes_an_appeal_in_the_registry() {
 }
 
 /// `GET path` over plain HTTP/1.1 (`Connection: close`): status and raw body bytes.
-async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, Vec<u8>) {
+async fn get_with(addr: std::net::SocketAddr, path: &str, header: &str) -> (u16, Vec<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{header}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.expect("read");
@@ -402,23 +403,57 @@ async fn events_and_their_evidence_are_served_over_http() {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let router = crate::api::router(node.api_state(&site, Arc::default(), None));
+    // The events routes need an identity: a key with `events:read`, on a sign-in store of
+    // its own.
+    let db = crate::registry::test_db::TestDb::create().await;
+    let registry =
+        crate::registry::Registry::connect(&db.url, Arc::new(crate::registry::SystemClock))
+            .await
+            .expect("registry");
+    let auth = crate::auth::Auth::new(registry.pool().clone(), Default::default());
+    let key = auth
+        .add_key("test", "dashboard", &[crate::auth::Scope::EventsRead])
+        .await
+        .expect("key");
+    auth.add_user(
+        "test",
+        "qa",
+        "",
+        &[crate::auth::Role::Qa],
+        "correct horse battery",
+    )
+    .await
+    .expect("user");
+    let person = auth
+        .sign_in("qa", "correct horse battery", [127, 0, 0, 1].into())
+        .await
+        .expect("sign in");
+    let cookie = format!("Cookie: sitcenter_session={}", person.token);
+    let bearer = format!("Authorization: Bearer {key}");
+    let session = crate::api::SessionState {
+        auth,
+        secure_cookies: false,
+    };
+    let router = crate::api::router(node.api_state(&site, Arc::default(), None, Some(session)));
     let server = tokio::spawn(axum::serve(listener, router).into_future());
     let event = feed_until_event(&node).await;
 
-    let (status, body) = get(addr, "/api/events").await;
+    let (status, body) = get_with(addr, "/api/events", &bearer).await;
     assert_eq!(status, 200);
     let list: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
     assert_eq!(list[0]["id"], event.id.as_str());
     assert_eq!(list[0]["camera"], "cam-1");
     for path in ["evidence.jpg", "clean.jpg"] {
-        let (status, body) = get(addr, &format!("/api/events/{}/{path}", event.id)).await;
+        let (status, body) =
+            get_with(addr, &format!("/api/events/{}/{path}", event.id), &bearer).await;
         assert_eq!(status, 200, "{path}");
         assert!(image::load_from_memory(&body).is_ok(), "{path} is a JPEG");
     }
-    let (status, _) = get(addr, "/api/events/nope/evidence.jpg").await;
+    let (status, _) = get_with(addr, "/api/events/nope/evidence.jpg", &bearer).await;
     assert_eq!(status, 404);
-    let (status, body) = get(addr, "/api/detect").await;
+    let (status, _) = get_with(addr, "/api/detect", "X-Nobody: 1").await;
+    assert_eq!(status, 401, "anonymous");
+    let (status, body) = get_with(addr, "/api/detect", &cookie).await;
     assert_eq!(status, 200);
     let detect: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
     assert_eq!(
