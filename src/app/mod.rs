@@ -11,6 +11,7 @@ mod demo;
 mod node;
 pub(crate) mod registry;
 mod reload;
+mod sensors;
 
 use std::sync::Arc;
 
@@ -44,6 +45,8 @@ pub enum AppError {
     Registry(#[from] crate::registry::RegistryError),
     #[error("detector: {0}")]
     Detect(#[from] crate::detect::DetectError),
+    #[error("sensors: {0}")]
+    Sensors(#[from] crate::sensors::SensorsError),
 }
 
 /// Checks that every pipeline template parses and that the cameras' templates
@@ -124,6 +127,12 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
         }
         None => None,
     };
+    let sensors = match (&site.sensors, &registry) {
+        (Some(settings), Some(registry)) => {
+            Some(sensors::start(settings, registry, &metrics, stop.child_token()).await?)
+        }
+        _ => None,
+    };
     let sinks = registry
         .as_ref()
         .filter(|_| site.detect.is_some())
@@ -140,13 +149,14 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
     println!("sitcenter: web UI at http://{addr}/");
 
     let reload_now = Arc::new(tokio::sync::Notify::new());
-    let state = node.api_state(
+    let mut state = node.api_state(
         &site,
         reload_now.clone(),
         registry
             .as_ref()
             .map(|r| (r.api.clone(), r.session.clone())),
     );
+    state.sensors = sensors.as_ref().map(|s| s.stage.handle.clone());
     let http_stop = CancellationToken::new();
     let server = {
         let http_stop = http_stop.clone();
@@ -175,6 +185,9 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
         tracing::error!(%error, "config reloader ended abnormally");
     }
     node.stop().await;
+    if let Some(sensors) = sensors {
+        sensors.stage.stopped().await;
+    }
     if let Some(registry) = registry
         && let Err(error) = registry.escalator.await
     {
