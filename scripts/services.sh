@@ -42,7 +42,9 @@ if port_open "$MQTT_PORT"; then
   log "Mosquitto: listening on 127.0.0.1:$MQTT_PORT"
 else
   conf=${TMPDIR:-/tmp}/sitcenter-mosquitto.conf
-  printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$MQTT_PORT" >"$conf"
+  # Persistent sessions (the sensor subscriber) may queue many QoS 1 messages while it is
+  # away; no per-client in-flight cap beyond what the client asks for (receive maximum).
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\nmax_inflight_messages 0\n' "$MQTT_PORT" >"$conf"
   log "Mosquitto: starting on 127.0.0.1:$MQTT_PORT"
   mosquitto -d -c "$conf"
   for _ in $(seq 50); do port_open "$MQTT_PORT" && break; sleep 0.2; done

@@ -18,6 +18,7 @@
 //! - [`qa`]: replay of recorded footage through the same pipeline; precision/recall.
 //! - [`web`]: the operator UI served by the API, latest-frame previews.
 //! - [`api`]: HTTP (axum): one `router(ApiState)` of per-router states.
+//! - [`sensors`]: manhole-cover sensors over MQTT → per-sensor alarms → appeals, exactly once.
 //! - [`app`]: wiring: builds the stages from config, owns shutdown and config reload.
 //!
 //! The binary's edge (clap commands, the decode-floor tool) is `src/main.rs` and `src/cli/`.
@@ -36,6 +37,7 @@ pub mod obs;
 pub mod qa;
 pub mod queue;
 pub mod registry;
+pub mod sensors;
 pub mod sim;
 #[cfg(test)]
 pub(crate) mod test_util;

@@ -16,6 +16,7 @@
 //! | `GET /api/events` | recent detection events, newest first (`events.rs`) |
 //! | `GET /api/events/{id}/evidence.jpg`, `/clean.jpg` | an event's evidence, annotated / clean |
 //! | `GET /api/detect` | the detector's model, provider, workers and last reload error |
+//! | `GET /api/sensors[/alarms\|/unknown\|/rejected\|/{id}]` | manhole-cover sensors (`sensors.rs`) |
 
 mod appeals;
 mod appeals_error;
@@ -29,6 +30,7 @@ mod policy_tests;
 mod registry_api;
 #[cfg(test)]
 mod registry_api_tests;
+mod sensors;
 mod session;
 
 use std::sync::Arc;
@@ -57,6 +59,8 @@ pub struct ApiState {
     pub events: EventsState,
     pub registry: Option<RegistryApiState>,
     pub session: Option<SessionState>,
+    /// `/api/sensors…` (`sensors.rs`); `None` on a node without `[sensors]`.
+    pub sensors: Option<crate::sensors::SensorsHandle>,
 }
 
 /// Largest request body on any route (Open311 and appeals bodies are far smaller).
@@ -79,6 +83,9 @@ pub fn router(state: ApiState) -> Router {
     }
     if let Some(session) = state.session {
         router = router.merge(session::router(session));
+    }
+    if let Some(sensors) = state.sensors {
+        router = router.merge(sensors::router(sensors));
     }
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))

@@ -234,6 +234,7 @@ async fn get_collection(
                 .config()
                 .categories
                 .iter()
+                .filter(|c| c.public)
                 .map(service_json)
                 .collect();
             render(format, StatusCode::OK, "services", "service", items)
@@ -257,7 +258,7 @@ async fn get_service_definition(
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    let Some(c) = state.intake.config().category(code) else {
+    let Some(c) = state.intake.config().category(code).filter(|c| c.public) else {
         return Open311Error::new(
             format,
             StatusCode::NOT_FOUND,
@@ -429,8 +430,10 @@ async fn get_requests(
             .into_response();
         }
     };
+    let config = state.intake.config();
     let items = appeals
         .iter()
+        .filter(|a| config.category(&a.category).is_none_or(|c| c.public))
         .map(|a| request_json(state, a, None))
         .collect();
     render(format, StatusCode::OK, "service_requests", "request", items)
@@ -528,7 +531,12 @@ fn citizen_observation(
         .get("service_code")
         .filter(|c| !c.is_empty())
         .ok_or_else(|| bad("service_code is required".into()))?;
-    if state.intake.config().category(code).is_none() {
+    if state
+        .intake
+        .config()
+        .category(code)
+        .is_none_or(|c| !c.public)
+    {
         return Err(Open311Error::new(
             format,
             StatusCode::NOT_FOUND,

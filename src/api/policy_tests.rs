@@ -74,6 +74,7 @@ fn every_route_in_the_source_has_a_policy_row_and_every_row_a_route() {
 struct Server {
     addr: SocketAddr,
     auth: Auth,
+    _sensors: crate::sensors::SensorsStage,
     _db: TestDb,
 }
 
@@ -98,7 +99,31 @@ async fn serve() -> Server {
         crate::ingest::Ingest::new(site.ingest.clone(), queue, metrics.clone(), true)
             .expect("ingest"),
     );
+    // The demo's sensor stage on the test broker, under a client id and topics of its own.
+    let mut sensor_settings = site.sensors.clone().expect("the demo site has [sensors]");
+    let tag = rand::random::<u64>();
+    sensor_settings.mqtt.client_id = format!("sitcenter-policy-test-{tag:016x}");
+    sensor_settings.mqtt.session_expiry = std::time::Duration::from_secs(60);
+    if let Ok(addr) = std::env::var("SITCENTER_TEST_MQTT")
+        && let Some((host, port)) = addr.split_once(':')
+    {
+        sensor_settings.mqtt.host = host.to_owned();
+        sensor_settings.mqtt.port = port.parse().expect("SITCENTER_TEST_MQTT port");
+    }
+    sensor_settings.topic_prefix = format!("test/policy-{tag:016x}");
+    sensor_settings.chirpstack = None;
+    let sensors = crate::sensors::SensorsStage::start(
+        &sensor_settings,
+        &city.current(),
+        registry.clone(),
+        Intake::new(Arc::new(IncidentsConfig::default()), Arc::clone(city)),
+        crate::obs::SensorMetrics::default(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect("sensor stage");
     let state = ApiState {
+        sensors: Some(sensors.handle.clone()),
         cameras: CamerasState::new(ingest, metrics, Arc::default(), &site, Arc::default()),
         events: EventsState {
             events: Arc::new(crate::events::RecentEvents::new(4)),
@@ -122,6 +147,7 @@ async fn serve() -> Server {
     Server {
         addr,
         auth,
+        _sensors: sensors,
         _db: db,
     }
 }

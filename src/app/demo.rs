@@ -145,7 +145,26 @@ pub async fn demo(args: DemoOptions) -> Result<(), AppError> {
         site.cameras.len(),
         site.name
     );
+    // Manhole-cover sensors through the real broker (the same one the service subscribes to).
+    let sensor_sim_stop = tokio_util::sync::CancellationToken::new();
+    let sensor_sim = site.sensors.as_ref().map(|settings| {
+        let config = crate::sim::sensors::demo_config(settings);
+        println!(
+            "sitcenter demo: {} simulated manhole sensors publishing to mqtt://{}:{}/{}/+/up",
+            config.sensors.len(),
+            config.host,
+            config.port,
+            config.topic_prefix
+        );
+        crate::sim::sensors::spawn(config, sensor_sim_stop.clone())
+    });
     let result = run(site, None).await;
+    sensor_sim_stop.cancel();
+    if let Some(task) = sensor_sim
+        && let Err(error) = task.await
+    {
+        tracing::error!(%error, "sensor simulator ended abnormally");
+    }
     sim.stop();
     result
 }

@@ -11,6 +11,7 @@ mod demo;
 mod node;
 pub(crate) mod registry;
 mod reload;
+mod sensors;
 
 use std::sync::Arc;
 
@@ -46,6 +47,8 @@ pub enum AppError {
     Detect(#[from] crate::detect::DetectError),
     #[error("sign-in: {0}")]
     Auth(String),
+    #[error("sensors: {0}")]
+    Sensors(#[from] crate::sensors::SensorsError),
 }
 
 /// Checks that every pipeline template parses and that the cameras' templates
@@ -126,6 +129,12 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
         }
         None => None,
     };
+    let sensors = match (&site.sensors, &registry) {
+        (Some(settings), Some(registry)) => {
+            Some(sensors::start(settings, registry, &metrics, stop.child_token()).await?)
+        }
+        _ => None,
+    };
     let sinks = registry
         .as_ref()
         .filter(|_| site.detect.is_some())
@@ -142,12 +151,13 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
     println!("sitcenter: web UI at http://{addr}/");
 
     let reload_now = Arc::new(tokio::sync::Notify::new());
-    let state = node.api_state(
+    let mut state = node.api_state(
         &site,
         reload_now.clone(),
         registry.as_ref().map(|r| r.api.clone()),
         registry.as_ref().map(|r| r.session.clone()),
     );
+    state.sensors = sensors.as_ref().map(|s| s.stage.handle.clone());
     let http_stop = CancellationToken::new();
     let server = {
         let http_stop = http_stop.clone();
@@ -176,6 +186,9 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
         tracing::error!(%error, "config reloader ended abnormally");
     }
     node.stop().await;
+    if let Some(sensors) = sensors {
+        sensors.stage.stopped().await;
+    }
     if let Some(registry) = registry
         && let Err(error) = registry.escalator.await
     {

@@ -230,6 +230,7 @@ impl Node {
             },
             registry,
             session,
+            sensors: None,
         }
     }
 

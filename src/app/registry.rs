@@ -79,6 +79,11 @@ pub(super) async fn start(
 }
 
 impl RegistryStage {
+    /// The registry and the incident rules, for stages that submit observations.
+    pub fn parts(&self) -> (&Registry, &Intake) {
+        (&self.registry, &self.intake)
+    }
+
     /// The registry as an event sink: each detection event becomes an [`Observation`]
     /// (camera place, category, evidence by reference) submitted to the registry, which opens
     /// an appeal or joins an open one. Submissions are idempotent per event id.

@@ -53,6 +53,12 @@ struct RawCategory {
     dedup_radius_m: Option<f64>,
     #[serde(default)]
     dedup_window: Option<String>,
+    #[serde(default = "public_default")]
+    public: bool,
+}
+
+const fn public_default() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -99,6 +105,9 @@ pub struct CategoryConfig {
     pub asset_radius_m: f64,
     pub stages: Vec<SlaStage>,
     pub dedup: DedupRule,
+    /// Offered to citizens (Open311 services and requests); `false` for internal tickets such
+    /// as sensor maintenance, which still appear in the appeals API for inspectors.
+    pub public: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -225,6 +234,7 @@ impl IncidentsConfig {
                 asset_radius_m,
                 stages,
                 dedup: DedupRule { radius_m, window },
+                public: c.public,
             });
         }
         if categories.is_empty() && problems.is_empty() {

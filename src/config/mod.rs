@@ -16,6 +16,7 @@ mod model;
 mod open311;
 mod pipelines;
 mod raw;
+mod sensors;
 mod tracking;
 mod validate;
 
@@ -30,6 +31,10 @@ pub use kinds::{DetectorKind, ZoneKind};
 pub use model::{ClassSpec, ExecutionProvider, ManifestError, ModelManifest, OutputLayout};
 pub use open311::Open311Config;
 pub use pipelines::{BuiltinPipeline, PipelineName, PipelineTemplates, TemplatesError};
+pub use sensors::{
+    ChirpstackFields, ChirpstackSettings, SensorEntry, SensorMqttSettings, SensorTypeSettings,
+    SensorsSettings,
+};
 pub use tracking::TrackerSettings;
 
 use crate::domain::{CameraId, Position};
@@ -64,6 +69,8 @@ pub struct SiteConfig {
     pub registry: Option<RegistrySettings>,
     /// Detection, tracking and event outputs; `None` runs no detector.
     pub detect: Option<DetectSettings>,
+    /// Manhole-cover sensors over MQTT (`[sensors]`); `None` runs no sensor stage.
+    pub sensors: Option<SensorsSettings>,
     pub cameras: Vec<CameraConfig>,
 }
 

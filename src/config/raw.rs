@@ -17,6 +17,8 @@ pub(crate) struct RawSiteFile {
     pub registry: Option<RawRegistry>,
     #[serde(default)]
     pub detect: Option<RawDetect>,
+    #[serde(default)]
+    pub sensors: Option<super::sensors::RawSensors>,
 }
 
 /// `[detect]`: models, which model classes serve each detector, inference and tracking

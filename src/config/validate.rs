@@ -130,6 +130,16 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
         },
         None => RawSecretsFile::default(),
     };
+    let (sensors, mut sensor_errors) = super::sensors::load(
+        raw.sensors.as_ref(),
+        raw.registry.is_some(),
+        &site_path,
+        &source,
+        dir,
+        &name,
+        &secrets,
+    );
+    errors.append(&mut sensor_errors);
     // With broken bounds every camera would be "outside": say it once, above.
     let camera_bounds = bounds_ok.then_some(&bounds);
     let cameras = match load_cameras(
@@ -178,6 +188,7 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
             http,
             registry: registry.flatten(),
             detect,
+            sensors,
             cameras,
         }),
         _ => Err(ConfigErrors(errors)),

@@ -8,6 +8,7 @@
 //! - [`Frame`]: one sampled, decoded, scaled frame leaving ingest.
 //! - [`Detection`]: one object a detector found in a frame, box in source pixels.
 //! - [`DetectionEvent`]: a confirmed hazard or a broken zone rule, with its evidence.
+//! - [`SensorId`], [`SensorReading`], [`SensorPayload`]: manhole-cover sensors and their wire payload.
 
 mod body;
 mod camera;
@@ -18,6 +19,7 @@ mod hours;
 mod ids;
 mod incident;
 mod position;
+mod sensor;
 
 pub use body::BodyKind;
 pub use camera::{Reason, State};
@@ -28,3 +30,6 @@ pub use hours::NightHours;
 pub use ids::CameraId;
 pub use incident::{Category, EvidenceRef, Observation, RejectReason, Source, Status};
 pub use position::Position;
+pub use sensor::{
+    CoverState, SENSOR_PAYLOAD_VERSION, SensorId, SensorIdError, SensorPayload, SensorReading,
+};

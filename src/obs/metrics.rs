@@ -42,6 +42,8 @@ pub struct Metrics {
     pub detect: DetectMetrics,
     /// The appeal registry's (handed to the registry stage when the node starts it).
     pub registry: RegistryMetrics,
+    /// The manhole-cover sensor stage (`obs/sensors.rs`).
+    pub sensors: super::SensorMetrics,
     /// From a sampled keyframe's arrival to its frame entering the FrameQueue.
     pub keyframe_to_frame_seconds: Histogram,
     /// Keyframes waiting for a decoder of the shared pool.
@@ -163,8 +165,11 @@ impl Metrics {
             "Admission control: CPU milliseconds per second the admitted cameras need for decoding",
             decode_admitted_ms_per_s.clone(),
         );
+        let sensors = super::SensorMetrics::default();
+        sensors.register(&mut registry);
         Self {
             exposition: Mutex::new(registry),
+            sensors,
             keyframe_to_frame_seconds,
             decoder_queue_depth,
             decoder_failures,

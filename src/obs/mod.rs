@@ -9,9 +9,14 @@
 mod detect;
 mod metrics;
 mod registry;
+mod sensors;
 
 pub use detect::{ClassLabel, DetectMetrics, EventLabels, ModelLabel};
 pub use metrics::{
     CameraMetrics, DROP_DECODER_QUEUE_FULL, DROP_DETECT_QUEUE_FULL, DROP_QUEUE_FULL, Metrics,
 };
 pub use registry::{CategorySource, RegistryMetrics, StageLabel, StatusLabel};
+pub use sensors::{
+    AlarmLabel, MessageLabels, OUTCOME_APPLIED, OUTCOME_DUPLICATE, OUTCOME_REJECTED, OUTCOME_STALE,
+    OUTCOME_UNKNOWN_SENSOR, ReasonLabel, SensorMetrics,
+};

@@ -19,6 +19,7 @@ mod escalation;
 mod lifecycle;
 mod read;
 mod store;
+mod tx;
 mod views;
 
 #[cfg(test)]
@@ -38,6 +39,7 @@ use tokio_postgres::NoTls;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::RegistryError;
 pub use lifecycle::{Action, Confirmer};
+pub use tx::{RegistryTx, TxFuture};
 pub use views::{
     AppealFilter, AppealView, DeadlineView, Escalation, EventView, EvidenceView, Submission,
     SubmitOutcome,
@@ -175,6 +177,12 @@ impl Registry {
             .submit_seconds
             .observe(started.elapsed().as_secs_f64());
         let submission = result?;
+        self.record_submission(obs, &submission);
+        Ok(submission)
+    }
+
+    /// Counts and logs a committed submission.
+    fn record_submission(&self, obs: &Observation, submission: &Submission) {
         let labels = CategorySource {
             category: obs.category.to_string(),
             source: obs.source.to_string(),
@@ -192,7 +200,6 @@ impl Registry {
                 self.metrics.repeated.inc();
             }
         }
-        Ok(submission)
     }
 
     async fn submit_once(
@@ -202,76 +209,7 @@ impl Registry {
     ) -> Result<Submission, RegistryError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let category = obs.category.as_str();
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('sitcenter.dedup'), hashtext($1))",
-            &[&category],
-        )
-        .await?;
-        if let Some(row) = tx
-            .query_opt(
-                "SELECT a.id, a.reg_number FROM evidence e JOIN appeals a ON a.id = e.appeal_id \
-                 WHERE e.source_ref = $1",
-                &[&obs.source_ref],
-            )
-            .await?
-        {
-            return Ok(Submission {
-                outcome: SubmitOutcome::Repeated,
-                appeal_id: row.try_get(0)?,
-                number: row.try_get(1)?,
-            });
-        }
-        let rule = plan.category.dedup;
-        let window = chrono::Duration::from_std(rule.window).unwrap_or(chrono::Duration::MAX);
-        let since = obs.observed_at - window;
-        let dlat = rule.radius_m / 111_000.0 * 1.01;
-        let dlon = dlat / obs.position.lat.to_radians().cos().max(0.01);
-        let candidates = tx
-            .query(
-                "SELECT a.id, a.reg_number, a.lat, a.lon FROM appeals a \
-                 JOIN appeal_state s ON s.appeal_id = a.id \
-                 WHERE a.category = $1 AND s.status NOT IN ('rejected', 'closed') \
-                   AND s.last_evidence_at >= $2 \
-                   AND a.lat BETWEEN $3 AND $4 AND a.lon BETWEEN $5 AND $6",
-                &[
-                    &category,
-                    &since,
-                    &(obs.position.lat - dlat),
-                    &(obs.position.lat + dlat),
-                    &(obs.position.lon - dlon),
-                    &(obs.position.lon + dlon),
-                ],
-            )
-            .await?;
-        let mut nearest: Option<(f64, i64, String)> = None;
-        for row in &candidates {
-            let at = Position::new(row.try_get(2)?, row.try_get(3)?);
-            let d = at.distance_m(&obs.position);
-            if d <= rule.radius_m && nearest.as_ref().is_none_or(|n| d < n.0) {
-                nearest = Some((d, row.try_get(0)?, row.try_get(1)?));
-            }
-        }
-        let now = self.clock.now();
-        let submission = match nearest {
-            Some((distance_m, appeal_id, number)) => {
-                let seq = lock_appeal(&tx, appeal_id).await?.1;
-                add_evidence(&tx, appeal_id, seq + 1, obs, now, Some(distance_m)).await?;
-                Submission {
-                    outcome: SubmitOutcome::Joined,
-                    number,
-                    appeal_id,
-                }
-            }
-            None => {
-                let (appeal_id, number) = register(&tx, obs, plan, now).await?;
-                Submission {
-                    outcome: SubmitOutcome::Created,
-                    number,
-                    appeal_id,
-                }
-            }
-        };
+        let submission = submit_in(&tx, obs, plan, self.clock.as_ref()).await?;
         tx.commit().await?;
         Ok(submission)
     }
@@ -387,4 +325,85 @@ impl Registry {
             .await?
             .ok_or_else(|| RegistryError::NotFound(number.to_owned()))
     }
+}
+
+/// Dedup-or-register inside `tx` (the caller commits): shared by [`Registry::submit`] and
+/// [`RegistryTx::submit`].
+pub(crate) async fn submit_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    obs: &Observation,
+    plan: &Plan,
+    clock: &dyn Clock,
+) -> Result<Submission, RegistryError> {
+    let category = obs.category.as_str();
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('sitcenter.dedup'), hashtext($1))",
+        &[&category],
+    )
+    .await?;
+    if let Some(row) = tx
+        .query_opt(
+            "SELECT a.id, a.reg_number FROM evidence e JOIN appeals a ON a.id = e.appeal_id \
+             WHERE e.source_ref = $1",
+            &[&obs.source_ref],
+        )
+        .await?
+    {
+        return Ok(Submission {
+            outcome: SubmitOutcome::Repeated,
+            appeal_id: row.try_get(0)?,
+            number: row.try_get(1)?,
+        });
+    }
+    let rule = plan.category.dedup;
+    let window = chrono::Duration::from_std(rule.window).unwrap_or(chrono::Duration::MAX);
+    let since = obs.observed_at - window;
+    let dlat = rule.radius_m / 111_000.0 * 1.01;
+    let dlon = dlat / obs.position.lat.to_radians().cos().max(0.01);
+    let candidates = tx
+        .query(
+            "SELECT a.id, a.reg_number, a.lat, a.lon FROM appeals a \
+             JOIN appeal_state s ON s.appeal_id = a.id \
+             WHERE a.category = $1 AND s.status NOT IN ('rejected', 'closed') \
+               AND s.last_evidence_at >= $2 \
+               AND a.lat BETWEEN $3 AND $4 AND a.lon BETWEEN $5 AND $6",
+            &[
+                &category,
+                &since,
+                &(obs.position.lat - dlat),
+                &(obs.position.lat + dlat),
+                &(obs.position.lon - dlon),
+                &(obs.position.lon + dlon),
+            ],
+        )
+        .await?;
+    let mut nearest: Option<(f64, i64, String)> = None;
+    for row in &candidates {
+        let at = Position::new(row.try_get(2)?, row.try_get(3)?);
+        let d = at.distance_m(&obs.position);
+        if d <= rule.radius_m && nearest.as_ref().is_none_or(|n| d < n.0) {
+            nearest = Some((d, row.try_get(0)?, row.try_get(1)?));
+        }
+    }
+    let now = clock.now();
+    let submission = match nearest {
+        Some((distance_m, appeal_id, number)) => {
+            let seq = lock_appeal(tx, appeal_id).await?.1;
+            add_evidence(tx, appeal_id, seq + 1, obs, now, Some(distance_m)).await?;
+            Submission {
+                outcome: SubmitOutcome::Joined,
+                number,
+                appeal_id,
+            }
+        }
+        None => {
+            let (appeal_id, number) = register(tx, obs, plan, now).await?;
+            Submission {
+                outcome: SubmitOutcome::Created,
+                number,
+                appeal_id,
+            }
+        }
+    };
+    Ok(submission)
 }

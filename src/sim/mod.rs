@@ -45,6 +45,7 @@
 pub(crate) mod clip;
 mod error;
 mod feeder;
+pub mod sensors;
 mod server;
 #[cfg(test)]
 mod tests;
