@@ -228,6 +228,18 @@ fn quantile(m: &SensorMetrics, q: f64) -> String {
 }
 
 fn main() {
+    let given: Vec<String> = std::env::args().skip(1).collect();
+    // A test runner listing this target (`cargo nextest --all-targets` runs `--list`): it
+    // holds no tests. The load run is a benchmark: only under `cargo bench` (`--bench`).
+    if given.iter().any(|a| a == "--list") {
+        return;
+    }
+    if !given.iter().any(|a| a == "--bench") {
+        eprintln!(
+            "sensors_load is a benchmark: cargo bench --bench sensors_load -- [sensors] [messages per sensor] [rate]"
+        );
+        return;
+    }
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
