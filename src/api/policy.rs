@@ -48,7 +48,6 @@ const EVENT_READERS: &[Role] = &[Inspector, Supervisor, Qa, Admin];
 const WATCHERS: &[Role] = &[Inspector, Dispatcher, Supervisor, Admin];
 const ADMINS: &[Role] = &[Admin];
 const SUPERVISORS: &[Role] = &[Supervisor];
-const ROUTERS: &[Role] = &[Inspector, Dispatcher, Supervisor];
 const EXECUTION: &[Role] = &[Dispatcher, Supervisor];
 
 const fn rule(method: Method, path: &'static str, access: Access) -> Rule {
@@ -157,7 +156,7 @@ pub const POLICY: &[Rule] = &[
     rule(
         Method::POST,
         "/api/v1/appeals/{number}/assign",
-        Roles(ROUTERS, None),
+        Roles(OPERATORS, None),
     ),
     rule(
         Method::POST,
@@ -167,7 +166,7 @@ pub const POLICY: &[Rule] = &[
     rule(
         Method::POST,
         "/api/v1/appeals/{number}/stage",
-        Roles(ROUTERS, None),
+        Roles(OPERATORS, None),
     ),
     rule(
         Method::POST,

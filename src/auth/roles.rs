@@ -1,37 +1,8 @@
 //! Who may do what: people's roles and machine clients' key scopes.
 
-use std::fmt;
+use crate::config::named_enum;
 
-macro_rules! named {
-    ($(#[$meta:meta])* $name:ident ($what:literal) { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-        pub enum $name { $($(#[$vmeta])* #[serde(rename = $text)] $variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub const fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn parse(text: &str) -> Result<Self, String> {
-                Self::ALL.iter().copied().find(|r| r.as_str() == text).ok_or_else(|| {
-                    let known: Vec<&str> = Self::ALL.iter().map(|r| r.as_str()).collect();
-                    format!(concat!("unknown ", $what, " `{}` (known: {})"), text, known.join(", "))
-                })
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-named! {
+named_enum! {
     /// A person's role (a user may have several).
     Role ("role") {
         /// Reviews detections: confirm, reject, reclassify; marks fenced/resolved on inspection.
@@ -47,7 +18,7 @@ named! {
     }
 }
 
-named! {
+named_enum! {
     /// What an API key (a machine client, never a person) may do.
     Scope ("scope") {
         /// File Open311 requests (citizen apps, the mayor's site).

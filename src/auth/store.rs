@@ -214,15 +214,7 @@ pub(super) async fn set_password(pool: &Pool, name: &str, phc: &str) -> Result<(
     )
     .await?;
     // A changed password ends the user's other sessions.
-    let client = pool.get().await?;
-    client
-        .execute(
-            "UPDATE auth_sessions SET revoked_at = now() FROM auth_users u \
-             WHERE auth_sessions.user_id = u.id AND u.name = $1 AND auth_sessions.revoked_at IS NULL",
-            &[&name],
-        )
-        .await?;
-    Ok(())
+    revoke_sessions_of(pool, name).await
 }
 
 pub(super) async fn set_roles(pool: &Pool, name: &str, roles: &[Role]) -> Result<(), AuthError> {
@@ -253,6 +245,11 @@ pub(super) async fn disable(pool: &Pool, name: &str) -> Result<(), AuthError> {
         &true,
     )
     .await?;
+    revoke_sessions_of(pool, name).await
+}
+
+/// Ends every open session of `name`.
+async fn revoke_sessions_of(pool: &Pool, name: &str) -> Result<(), AuthError> {
     let client = pool.get().await?;
     client
         .execute(

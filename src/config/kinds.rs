@@ -1,12 +1,13 @@
 //! Names a site's files choose from, parsed once at load into enums: a misspelt kind is a
 //! config error at its line, never a silent fallback downstream.
 
-use std::fmt;
-
-macro_rules! config_enum {
+/// A closed set of names written in files and APIs: the enum (serialised as its names), `ALL`,
+/// `as_str`, `parse` with an error naming the known names, and `Display`. Used for config
+/// kinds here and for roles and scopes in `auth`.
+macro_rules! named_enum {
     ($(#[$meta:meta])* $name:ident ($what:literal) { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize)]
         pub enum $name { $($(#[$vmeta])* #[serde(rename = $text)] $variant),+ }
 
         impl $name {
@@ -25,15 +26,16 @@ macro_rules! config_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
     };
 }
+pub(crate) use named_enum;
 
-config_enum! {
+named_enum! {
     /// A detector a camera may list (`detectors = [...]`); each is routed to model classes
     /// in `[detect.detectors.<name>]`.
     DetectorKind ("detector") {
@@ -46,7 +48,7 @@ config_enum! {
     }
 }
 
-config_enum! {
+named_enum! {
     /// The rule a camera zone enforces (`[[camera.zone]] kind`).
     ZoneKind ("zone kind") {
         /// A vehicle may not stay longer than `max_dwell_s`.

@@ -27,6 +27,7 @@ use std::time::Duration;
 pub use auth::AuthSettings;
 pub use error::{ConfigError, ConfigErrors};
 pub use incidents::{AssetKind, CategoryConfig, IncidentsConfig, parse_duration};
+pub(crate) use kinds::named_enum;
 pub use kinds::{DetectorKind, ZoneKind};
 pub use model::{ClassSpec, ExecutionProvider, ManifestError, ModelManifest, OutputLayout};
 pub use open311::Open311Config;
