@@ -36,6 +36,12 @@ if ! psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "select 1 from pg_database
   log "PostgreSQL: creating database sitcenter_demo"
   psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc 'create database sitcenter_demo'
 fi
+# Its service login (the owner runs the migrations and grants it the service role; without a
+# password: trust on loopback, as above). docs/security.md "Database roles".
+if ! psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "select 1 from pg_roles where rolname = 'sitcenter_demo_service'" | grep -q 1; then
+  log "PostgreSQL: creating login sitcenter_demo_service"
+  psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc 'create role sitcenter_demo_service login'
+fi
 
 MQTT_PORT=${SITCENTER_MQTT_PORT:-1883}
 if port_open "$MQTT_PORT"; then

@@ -67,6 +67,11 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(cli::user::key(args))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Migrate(args) => {
+            runtime()?.block_on(cli::registry::migrate(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Registry(args) => runtime()?.block_on(cli::registry::registry(args)),
         Command::DecodeFloor(args) => {
             let report = cli::decode_floor::run(&args).context("decode-floor")?;
             println!("{}", serde_json::to_string(&report)?);

@@ -309,4 +309,25 @@ fn the_demo_city_service_serves_open311_from_its_registry_beside_the_cameras() {
         "registry metrics are exposed:\n{metrics}"
     );
     drop(service);
+    // The registry's own checks, as an auditor runs them: intact, then not after the owner
+    // rewrites an event behind the triggers' back.
+    let migrated = run_cli(&["migrate", "--site", site], &[]);
+    assert!(migrated.contains("current"), "{migrated}");
+    let verified = run_cli(&["registry", "verify", "--site", site], &[]);
+    assert!(verified.contains("intact"), "{verified}");
+    db.as_owner(
+        "ALTER TABLE appeal_events DISABLE TRIGGER USER; \
+         UPDATE appeal_events SET actor = 'inspector:nobody' WHERE seq = 1; \
+         ALTER TABLE appeal_events ENABLE TRIGGER USER;",
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sitcenter"))
+        .args(["registry", "verify", "--site", site])
+        .output()
+        .expect("run verify");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(&format!("BROKEN {number}: event 1")),
+        "{report}"
+    );
 }

@@ -75,9 +75,10 @@ pub(crate) fn sim_config_for(
 /// built-in default password; running the demo again prints new ones).
 async fn demo_users(settings: &crate::config::RegistrySettings) -> Result<(), AppError> {
     use crate::auth::{Auth, AuthError, Role};
-    let registry = crate::registry::Registry::connect(
-        &settings.database_url,
+    let registry = crate::registry::Registry::open(
+        &settings.database,
         std::sync::Arc::new(crate::registry::SystemClock),
+        2,
     )
     .await?;
     let auth = Auth::new(registry.pool().clone(), settings.auth.clone());

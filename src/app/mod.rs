@@ -93,7 +93,7 @@ pub fn check_detector(site: &SiteConfig) -> Vec<String> {
 pub async fn check_connectivity(site: &SiteConfig) -> Vec<String> {
     let mut problems = Vec::new();
     if let Some(registry) = &site.registry
-        && let Err(error) = crate::registry::Registry::check_reachable(&registry.database_url).await
+        && let Err(error) = crate::registry::Registry::check_reachable(&registry.database).await
     {
         let mut message = error.to_string();
         let mut source = std::error::Error::source(&error);

@@ -45,9 +45,13 @@ pub(super) async fn start(
         .unwrap_or_else(|| Arc::new(IncidentsConfig::default()));
     let city = Arc::new(city);
     let intake = Intake::new(rules, city.clone());
-    let registry = Registry::connect(&settings.database_url, Arc::new(SystemClock))
-        .await?
-        .with_metrics(metrics.registry.clone());
+    let registry = Registry::open(
+        &settings.database,
+        Arc::new(SystemClock),
+        crate::registry::DEFAULT_POOL_SIZE,
+    )
+    .await?
+    .with_metrics(metrics.registry.clone());
     let auth = Auth::new(registry.pool().clone(), settings.auth.clone());
     let api = RegistryApiState {
         registry: registry.clone(),

@@ -2,6 +2,7 @@
 //! types. Binary edge only: the library never sees clap.
 
 pub mod decode_floor;
+pub mod registry;
 pub mod rtsp_sim;
 pub mod user;
 
@@ -52,6 +53,11 @@ pub enum Command {
     User(user::UserArgs),
     /// API keys (machine clients) of a site's registry.
     Key(user::KeyArgs),
+    /// Apply the registry's database migrations as its owner (and make the service login a
+    /// member of the service role).
+    Migrate(registry::MigrateArgs),
+    /// The registry's own checks: `verify` recomputes hash chains, states and numbers.
+    Registry(registry::RegistryArgs),
 }
 
 #[derive(Debug, clap::Args)]

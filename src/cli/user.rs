@@ -75,9 +75,10 @@ async fn connect(site: &std::path::Path) -> anyhow::Result<Auth> {
             site.display()
         );
     };
-    let store = sitcenter::registry::Registry::connect(
-        &registry.database_url,
+    let store = sitcenter::registry::Registry::open(
+        &registry.database,
         Arc::new(sitcenter::registry::SystemClock),
+        2,
     )
     .await
     .context("the registry database")?;

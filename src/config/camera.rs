@@ -15,10 +15,6 @@ use super::{
 use crate::domain::NightHours;
 use crate::domain::{CameraId, Position};
 
-/// Environment variable prefix that overrides a secrets-file credential:
-/// `SITCENTER_CREDENTIALS_<KEY>=user:password` (key upper-cased, `-` → `_`).
-pub const CREDENTIALS_ENV_PREFIX: &str = "SITCENTER_CREDENTIALS_";
-
 /// `[defaults]`, checked once and resolved to the values cameras inherit.
 pub(super) struct Defaults {
     detectors: Vec<DetectorKind>,
@@ -436,38 +432,10 @@ impl CameraCheck<'_, '_> {
     }
 
     fn credentials(&mut self, key: &Spanned<String>) -> Option<Credentials> {
-        let name = key.get_ref();
-        let env_name = format!(
-            "{CREDENTIALS_ENV_PREFIX}{}",
-            name.to_ascii_uppercase().replace(['-', '.'], "_")
-        );
-        if let Ok(value) = std::env::var(&env_name) {
-            return match value.split_once(':') {
-                Some((user, password)) => Some(Credentials {
-                    user: user.to_owned(),
-                    password: password.to_owned(),
-                }),
-                None => {
-                    self.err(
-                        key.span(),
-                        "credentials",
-                        format!("environment variable {env_name} must be `user:password`"),
-                    );
-                    None
-                }
-            };
-        }
-        match self.secrets.credentials.get(name) {
-            Some(c) => Some(Credentials {
-                user: c.user.clone(),
-                password: c.password.clone(),
-            }),
-            None => {
-                self.err(
-                    key.span(),
-                    "credentials",
-                    format!("no credentials `{name}` in the secrets file or in {env_name}"),
-                );
+        match super::credentials::lookup(key.get_ref(), self.secrets) {
+            Ok(found) => Some(found),
+            Err(message) => {
+                self.err(key.span(), "credentials", message);
                 None
             }
         }

@@ -8,6 +8,8 @@
 
 mod auth;
 mod camera;
+mod credentials;
+mod database;
 mod detect;
 mod error;
 mod incidents;
@@ -25,6 +27,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use auth::AuthSettings;
+pub use credentials::CREDENTIALS_ENV_PREFIX;
+pub use database::RegistryDatabase;
 pub use error::{ConfigError, ConfigErrors};
 pub use incidents::{AssetKind, CategoryConfig, IncidentsConfig, parse_duration};
 pub(crate) use kinds::named_enum;
@@ -128,8 +132,8 @@ pub struct MqttSettings {
 /// `[registry]` of `site.toml`. See docs/configuration.md.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegistrySettings {
-    /// libpq-style connection string (`host=… port=… user=… dbname=…`).
-    pub database_url: String,
+    /// The database and its two logins (`database.rs`).
+    pub database: RegistryDatabase,
     /// Categories, SLA stages and dedup rules; built-in defaults when `None`.
     pub incidents: Option<std::sync::Arc<crate::config::IncidentsConfig>>,
     pub escalation_period: Duration,

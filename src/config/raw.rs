@@ -105,6 +105,21 @@ pub(crate) struct RawMqtt {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRegistry {
     pub database_url: Spanned<String>,
+    // The logins and timeouts: see `database.rs`.
+    #[serde(default)]
+    pub owner_credentials: Option<Spanned<String>>,
+    #[serde(default)]
+    pub service_credentials: Option<Spanned<String>>,
+    #[serde(default)]
+    pub service_user: Option<Spanned<String>>,
+    #[serde(default)]
+    pub migrate_at_start: Option<bool>,
+    #[serde(default)]
+    pub statement_timeout_s: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub lock_timeout_s: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub idle_in_transaction_timeout_s: Option<Spanned<f64>>,
     #[serde(default)]
     pub incidents_file: Option<Spanned<String>>,
     #[serde(default = "default_escalation_period_s")]

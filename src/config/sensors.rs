@@ -290,41 +290,14 @@ fn resolve_credentials(
     secrets: &RawSecretsFile,
     c: &mut Collector<'_>,
 ) -> Option<Credentials> {
-    let name = key.get_ref();
-    let env_name = format!(
-        "{}{}",
-        super::camera::CREDENTIALS_ENV_PREFIX,
-        name.to_ascii_uppercase().replace(['-', '.'], "_")
-    );
-    let field = Some("sensors.mqtt.credentials");
-    if let Ok(value) = std::env::var(&env_name) {
-        return match value.split_once(':') {
-            Some((user, password)) => Some(Credentials {
-                user: user.to_owned(),
-                password: password.to_owned(),
-            }),
-            None => {
-                c.push(
-                    Some(key.span()),
-                    None,
-                    field,
-                    format!("environment variable {env_name} must be `user:password`"),
-                );
-                None
-            }
-        };
-    }
-    match secrets.credentials.get(name) {
-        Some(found) => Some(Credentials {
-            user: found.user.clone(),
-            password: found.password.clone(),
-        }),
-        None => {
+    match super::credentials::lookup(key.get_ref(), secrets) {
+        Ok(found) => Some(found),
+        Err(message) => {
             c.push(
                 Some(key.span()),
                 None,
-                field,
-                format!("no credentials `{name}` in the secrets file or in {env_name}"),
+                Some("sensors.mqtt.credentials"),
+                message,
             );
             None
         }

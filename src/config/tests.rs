@@ -478,3 +478,37 @@ fn broken_quiet_hours_are_reported_at_their_line() {
     let text = load_site(dir.path()).expect_err("no hours").to_string();
     assert!(text.contains("needs `quiet_hours`"), "{text}");
 }
+
+#[test]
+fn registry_logins_come_from_secrets_never_from_site_toml() {
+    // Lines 4 onwards: the [registry] section.
+    let (_dir, loaded) = temp_site(
+        "[registry]\n\
+         database_url = \"host=127.0.0.1 user=postgres password=hunter2 dbname=x\"\n\
+         service_user = \"svc\"\n\
+         service_credentials = \"registry-service\"\n\
+         statement_timeout_s = 0\n",
+        DETECT_CAMERA,
+    );
+    let errors = loaded.expect_err("password in site.toml");
+    assert_eq!(
+        located(&errors),
+        [
+            (5, None, Some("registry.database_url")),
+            (7, None, Some("registry.service_credentials")),
+            (6, None, Some("registry.service_user")),
+            (8, None, Some("registry.statement_timeout_s")),
+        ],
+        "{errors}"
+    );
+    assert!(!errors.to_string().contains("hunter2"), "{errors}");
+    let (_dir, loaded) = temp_site(
+        "[registry]\ndatabase_url = \"host=127.0.0.1 user=postgres dbname=x\"\n\
+         service_user = \"sitcenter_app\"\nmigrate_at_start = false\nlock_timeout_s = 2.5\n",
+        DETECT_CAMERA,
+    );
+    let db = loaded.expect("valid").registry.expect("registry").database;
+    assert_eq!(db.service.map(|c| c.user).as_deref(), Some("sitcenter_app"));
+    assert!(!db.migrate_at_start);
+    assert_eq!(db.lock_timeout, std::time::Duration::from_millis(2500));
+}

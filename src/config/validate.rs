@@ -93,10 +93,6 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
             None
         }
     };
-    let registry = raw
-        .registry
-        .as_ref()
-        .map(|r| registry_settings(r, dir, &mut collector));
     let detect = raw.detect.as_ref().and_then(|d| {
         super::detect::detect_settings(
             d,
@@ -118,18 +114,23 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
         .secrets_file
         .as_ref()
         .map(|f| dir.join(f.get_ref()));
-    let mut errors = collector.errors;
-
+    let mut secret_errors = Vec::new();
     let secrets = match &secrets_file {
         Some(path) => match load_secrets(path) {
             Ok(secrets) => secrets,
             Err(mut more) => {
-                errors.append(&mut more.0);
+                secret_errors.append(&mut more.0);
                 RawSecretsFile::default()
             }
         },
         None => RawSecretsFile::default(),
     };
+    let registry = raw
+        .registry
+        .as_ref()
+        .map(|r| registry_settings(r, dir, &secrets, &mut collector));
+    let mut errors = collector.errors;
+    errors.append(&mut secret_errors);
     let (sensors, mut sensor_errors) = super::sensors::load(
         raw.sensors.as_ref(),
         raw.registry.is_some(),
@@ -379,18 +380,11 @@ fn ingest_settings(raw: &RawIngest, dir: &Path, c: &mut Collector<'_>) -> Ingest
 fn registry_settings(
     raw: &super::raw::RawRegistry,
     dir: &Path,
+    secrets: &RawSecretsFile,
     c: &mut Collector<'_>,
 ) -> Option<super::RegistrySettings> {
     let before = c.errors.len();
-    let url = raw.database_url.get_ref().trim();
-    if url.is_empty() {
-        c.push(
-            Some(raw.database_url.span()),
-            None,
-            Some("registry.database_url"),
-            "is empty",
-        );
-    }
+    let database = super::database::database_settings(raw, secrets, c);
     let escalation_period = seconds(
         &raw.escalation_period_s,
         "registry.escalation_period_s",
@@ -414,7 +408,7 @@ fn registry_settings(
     };
     let auth = super::auth::auth_settings(&raw.auth, c);
     (c.errors.len() == before).then(|| super::RegistrySettings {
-        database_url: url.to_owned(),
+        database,
         incidents,
         escalation_period,
         open311: raw.open311.clone(),

@@ -7,6 +7,10 @@ pub enum RegistryError {
     Pool(#[from] deadpool_postgres::PoolError),
     #[error("registry database error: {0}")]
     Db(#[from] tokio_postgres::Error),
+    #[error("registry database login: {0}")]
+    Login(String),
+    #[error("registry schema: {0}")]
+    Schema(String),
     #[error("registry migration failed: {0}")]
     Migration(#[from] refinery::Error),
     #[error("appeal `{0}` not found")]

@@ -14,41 +14,45 @@
 //! nodes.
 
 mod clock;
+mod connect;
 mod error;
 mod escalation;
 mod lifecycle;
 mod read;
 mod store;
 mod tx;
+mod verify;
 mod views;
 
+#[cfg(test)]
+mod guard_tests;
 #[cfg(test)]
 pub(crate) mod test_db;
 #[cfg(test)]
 mod tests;
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
 use serde_json::json;
-use tokio_postgres::NoTls;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use connect::MigrateReport;
 pub use error::RegistryError;
 pub use lifecycle::{Action, Confirmer};
 pub use tx::{RegistryTx, TxFuture};
+pub use verify::VerifyReport;
 pub use views::{
     AppealFilter, AppealView, DeadlineView, Escalation, EventView, EvidenceView, Submission,
     SubmitOutcome,
 };
 
-use crate::domain::{Observation, Position};
+use crate::domain::{Observation, Position, Status};
 use crate::incidents::Plan;
 use crate::obs::{CategorySource, RegistryMetrics, StatusLabel};
-use store::{add_evidence, insert_event, lock_appeal, migrate, register};
+use store::{add_evidence, insert_event, lock_appeal, register};
 
 mod embedded {
     refinery::embed_migrations!("src/registry/migrations");
@@ -81,58 +85,6 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Connect, apply pending migrations, and open a pool running as [`SERVICE_ROLE`].
-    ///
-    /// `url` is a libpq-style string (`host=… user=… dbname=…`) or a `postgresql://` URL; its
-    /// user must own the schema (it runs the migrations).
-    /// Checks that the database at `url` answers (`sitcenter validate`), without
-    /// running migrations or changing anything.
-    pub async fn check_reachable(url: &str) -> Result<(), RegistryError> {
-        let mut config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| RegistryError::Config(format!("`{url}`: {e}")))?;
-        config.connect_timeout(std::time::Duration::from_secs(5));
-        let (client, connection) = config.connect(NoTls).await?;
-        let driver = tokio::spawn(connection);
-        client.simple_query("SELECT 1").await?;
-        drop(client);
-        let _ended = driver.await;
-        Ok(())
-    }
-
-    pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<Self, RegistryError> {
-        Self::connect_with(url, clock, DEFAULT_POOL_SIZE).await
-    }
-
-    pub async fn connect_with(
-        url: &str,
-        clock: Arc<dyn Clock>,
-        pool_size: usize,
-    ) -> Result<Self, RegistryError> {
-        let config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| RegistryError::Config(format!("`{url}`: {e}")))?;
-        migrate(&config).await?;
-        let mut service = config.clone();
-        service.options(format!("-c role={SERVICE_ROLE}"));
-        let manager = Manager::from_config(
-            service,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(pool_size)
-            .build()
-            .map_err(|e| RegistryError::Config(e.to_string()))?;
-        // Fail now, not on the first appeal, if the role cannot be assumed.
-        pool.get().await?.simple_query("SELECT 1").await?;
-        Ok(Self {
-            pool,
-            clock,
-            metrics: Arc::new(RegistryMetrics::default()),
-        })
-    }
-
     /// The service role's connection pool, shared with the sign-in store (`auth`), whose
     /// tables live in the same database.
     pub fn pool(&self) -> &Pool {
@@ -386,9 +338,18 @@ pub(crate) async fn submit_in(
         }
     }
     let now = clock.now();
-    let submission = match nearest {
-        Some((distance_m, appeal_id, number)) => {
-            let seq = lock_appeal(tx, appeal_id).await?.1;
+    // The candidate was open when it was read, but a close or a rejection may have committed
+    // since (it holds the appeal's lock, not the category's): re-check under the appeal's lock
+    // and open a new appeal rather than join a finished one.
+    let mut joinable = None;
+    if let Some((distance_m, appeal_id, number)) = nearest {
+        let (status, seq) = lock_appeal(tx, appeal_id).await?;
+        if !matches!(status, Status::Rejected | Status::Closed) {
+            joinable = Some((distance_m, appeal_id, number, seq));
+        }
+    }
+    let submission = match joinable {
+        Some((distance_m, appeal_id, number, seq)) => {
             add_evidence(tx, appeal_id, seq + 1, obs, now, Some(distance_m)).await?;
             Submission {
                 outcome: SubmitOutcome::Joined,

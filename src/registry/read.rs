@@ -206,45 +206,4 @@ impl Registry {
             .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
-
-    /// Check the state projection against the log: returns one line per mismatch (empty = ok).
-    pub async fn verify_projection(&self) -> Result<Vec<String>, RegistryError> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                "WITH derived AS ( \
-                   SELECT e.appeal_id, \
-                     (SELECT e2.to_status FROM appeal_events e2 WHERE e2.appeal_id = e.appeal_id \
-                        AND e2.to_status IS NOT NULL ORDER BY e2.seq DESC LIMIT 1) AS status, \
-                     max(e.seq) AS last_seq, \
-                     count(*) FILTER (WHERE e.kind = 'evidence_added') AS evidence \
-                   FROM appeal_events e GROUP BY e.appeal_id) \
-                 SELECT a.reg_number, s.status, d.status, s.last_seq, d.last_seq, \
-                        s.evidence_count, d.evidence, \
-                        (SELECT count(*) FROM evidence v WHERE v.appeal_id = a.id) \
-                 FROM appeals a \
-                 LEFT JOIN appeal_state s ON s.appeal_id = a.id \
-                 LEFT JOIN derived d ON d.appeal_id = a.id \
-                 WHERE s.status IS DISTINCT FROM d.status OR s.last_seq IS DISTINCT FROM d.last_seq::int \
-                    OR s.evidence_count::bigint IS DISTINCT FROM d.evidence \
-                    OR d.evidence IS DISTINCT FROM (SELECT count(*) FROM evidence v WHERE v.appeal_id = a.id)",
-                &[],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(format!(
-                    "{}: state {:?}/{:?}/{:?} but log {:?}/{:?}/{:?}, evidence rows {:?}",
-                    r.try_get::<_, String>(0)?,
-                    r.try_get::<_, Option<String>>(1)?,
-                    r.try_get::<_, Option<i32>>(3)?,
-                    r.try_get::<_, Option<i32>>(5)?,
-                    r.try_get::<_, Option<String>>(2)?,
-                    r.try_get::<_, Option<i32>>(4)?,
-                    r.try_get::<_, Option<i64>>(6)?,
-                    r.try_get::<_, Option<i64>>(7)?,
-                ))
-            })
-            .collect()
-    }
 }

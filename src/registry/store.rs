@@ -3,36 +3,10 @@
 use chrono::{DateTime, Datelike, Utc};
 use deadpool_postgres::Transaction;
 use serde_json::json;
-use tokio_postgres::NoTls;
 
-use super::{MIGRATION_LOCK, RegistryError, embedded, registration_number};
+use super::{RegistryError, registration_number};
 use crate::domain::{Observation, Status};
 use crate::incidents::Plan;
-
-pub(super) async fn migrate(config: &tokio_postgres::Config) -> Result<(), RegistryError> {
-    let (mut client, connection) = config.connect(NoTls).await?;
-    let driver = tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::error!(error = %e, "registry migration connection failed");
-        }
-    });
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
-        .await?;
-    let report = embedded::migrations::runner().run_async(&mut client).await;
-    client
-        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
-        .await?;
-    let report = report?;
-    for m in report.applied_migrations() {
-        tracing::info!(migration = %m, "registry migration applied");
-    }
-    drop(client);
-    if let Err(e) = driver.await {
-        tracing::warn!(error = %e, "registry migration connection task ended abnormally");
-    }
-    Ok(())
-}
 
 /// Serialise changes to one appeal; returns its (status, last event seq).
 pub(super) async fn lock_appeal(
@@ -90,16 +64,16 @@ pub(super) async fn add_evidence(
     let items = serde_json::to_value(&obs.evidence).unwrap_or_else(|_| json!([]));
     let row = tx
         .query_one(
-            "INSERT INTO evidence (appeal_id, source, source_ref, actor, observed_at, recorded_at, \
+            // recorded_at: set by the database's clock (trigger `evidence_recorded_at`).
+            "INSERT INTO evidence (appeal_id, source, source_ref, actor, observed_at, \
                lat, lon, uncertainty_m, items) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
             &[
                 &appeal_id,
                 &obs.source.as_str(),
                 &obs.source_ref,
                 &obs.actor,
                 &obs.observed_at,
-                &now,
                 &obs.position.lat,
                 &obs.position.lon,
                 &obs.uncertainty_m,
@@ -138,12 +112,7 @@ pub(super) async fn register(
 ) -> Result<(i64, String), RegistryError> {
     let year = now.year();
     let seq: i32 = tx
-        .query_one(
-            "INSERT INTO appeal_counters (year, last_seq) VALUES ($1, 1) \
-             ON CONFLICT (year) DO UPDATE SET last_seq = appeal_counters.last_seq + 1 \
-             RETURNING last_seq",
-            &[&year],
-        )
+        .query_one("SELECT public.next_registration_seq($1)", &[&year])
         .await?
         .try_get(0)?;
     let number = registration_number(year, seq);

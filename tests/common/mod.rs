@@ -135,6 +135,10 @@ pub struct TestDatabase {
 pub const PG: &str = "host=127.0.0.1 port=5432 user=postgres";
 
 fn psql(sql: &str) {
+    psql_in("postgres", sql);
+}
+
+fn psql_in(database: &str, sql: &str) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -142,7 +146,7 @@ fn psql(sql: &str) {
     rt.block_on(async {
         let url = std::env::var("SITCENTER_TEST_PG").unwrap_or_else(|_| PG.to_owned());
         let (client, connection) =
-            tokio_postgres::connect(&format!("{url} dbname=postgres"), tokio_postgres::NoTls)
+            tokio_postgres::connect(&format!("{url} dbname={database}"), tokio_postgres::NoTls)
                 .await
                 .expect("PostgreSQL is running (scripts/services.sh starts it)");
         let driver = tokio::spawn(connection);
@@ -159,15 +163,23 @@ impl TestDatabase {
             .map_or(0, |d| d.subsec_nanos());
         let name = format!("sitcenter_e2e_{}_{nanos}", std::process::id());
         psql(&format!("CREATE DATABASE {name}"));
+        // The service's own login (the owner `postgres` runs the migrations and grants it the
+        // service role), as in production: docs/security.md "Database roles".
+        psql(&format!("CREATE ROLE {name}_svc LOGIN"));
         Self { name }
+    }
+
+    /// Runs SQL in this database as its owner (to do what the service may not).
+    pub fn as_owner(&self, sql: &str) {
+        psql_in(&self.name, sql);
     }
 
     /// The `[registry]` section of a site using this database.
     pub fn registry_toml(&self) -> String {
         let url = std::env::var("SITCENTER_TEST_PG").unwrap_or_else(|_| PG.to_owned());
         format!(
-            "[registry]\ndatabase_url = \"{url} dbname={}\"\n",
-            self.name
+            "[registry]\ndatabase_url = \"{url} dbname={}\"\nservice_user = \"{}_svc\"\n",
+            self.name, self.name
         )
     }
 }
@@ -178,6 +190,7 @@ impl Drop for TestDatabase {
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             self.name
         ));
+        psql(&format!("DROP ROLE IF EXISTS {}_svc", self.name));
     }
 }
 
