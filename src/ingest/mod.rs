@@ -125,8 +125,11 @@ pub struct ApplyReport {
 pub struct Ingest {
     shared: Arc<Shared>,
     cameras: Mutex<HashMap<CameraId, Running>>,
-    /// Changes are applied one at a time.
+    /// Changes are applied one at a time; a restart reads the camera's config under it.
     apply_lock: tokio::sync::Mutex<()>,
+    /// Set by [`Ingest::shutdown`]: nothing starts afterwards (a reload or a restart racing the
+    /// shutdown finds an empty set).
+    closed: std::sync::atomic::AtomicBool,
     runtime: tokio::runtime::Handle,
     /// The tick-driven receive threads (`receive_tick_ms` > 0); dropped last.
     ticker: Option<ticker::Ticker>,
@@ -186,6 +189,7 @@ impl Ingest {
             }),
             cameras: Mutex::new(HashMap::new()),
             apply_lock: tokio::sync::Mutex::new(()),
+            closed: std::sync::atomic::AtomicBool::new(false),
             runtime: tokio::runtime::Handle::current(),
             ticker,
         })
@@ -206,6 +210,11 @@ impl Ingest {
     /// Returns once removed and restarted cameras have released their pipelines.
     pub async fn apply(&self, cameras: Vec<CameraConfig>) -> ApplyReport {
         let _serialised = self.apply_lock.lock().await;
+        let cameras = if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            Vec::new()
+        } else {
+            cameras
+        };
         let mut report = ApplyReport::default();
         let mut wanted: HashMap<CameraId, CameraConfig> =
             cameras.into_iter().map(|c| (c.id.clone(), c)).collect();
@@ -381,16 +390,19 @@ impl Ingest {
     }
 
     /// Restarts one camera now (e.g. an operator retrying a failed camera).
+    /// The camera's config is read under the apply lock: a reload or a shutdown that removed
+    /// or changed it while this call waited wins, and a removed camera is never resurrected.
     pub async fn restart(&self, id: &CameraId) -> bool {
-        let config = self.cameras.lock().get(id).map(|r| r.config.clone());
-        let Some(config) = config else {
+        let _serialised = self.apply_lock.lock().await;
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return false;
+        }
+        let old = self.cameras.lock().remove(id);
+        let Some(old) = old else {
             return false;
         };
-        let _serialised = self.apply_lock.lock().await;
-        let old = self.cameras.lock().remove(id);
-        if let Some(old) = old {
-            self.stop(old).await;
-        }
+        let config = old.config.clone();
+        self.stop(old).await;
         let mut running = self.cameras.lock();
         let left = self.shared.settings.decode_budget_ms_per_s
             - running.values().map(|r| r.need_ms_per_s).sum::<f64>();
@@ -431,6 +443,7 @@ impl Ingest {
 
     /// Stops every camera (pipelines to NULL) and waits for them.
     pub async fn shutdown(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         self.apply(Vec::new()).await;
     }
 }

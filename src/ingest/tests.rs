@@ -90,7 +90,16 @@ async fn cameras_beyond_the_decode_budget_are_refused_and_admitted_once_capacity
             .contains("sitcenter_cameras{state=\"refused\"} 0")
     );
 
+    // A restart racing a reload that removes the camera cannot bring it back, in either order.
+    let cam2 = crate::domain::CameraId::new("cam-2");
+    let (_, _) = tokio::join!(ingest.restart(&cam2), ingest.apply(cameras[2..].to_vec()));
+    assert!(ingest.snapshot(&cam2).is_none(), "{:?}", ingest.snapshots());
     ingest.shutdown().await;
+    // After the shutdown nothing starts again: not a restart, not a late reload.
+    assert!(!ingest.restart(&crate::domain::CameraId::new("cam-3")).await);
+    let late = ingest.apply(cameras.clone()).await;
+    assert!(late.added.is_empty(), "{late:?}");
+    assert!(ingest.is_empty());
     queue.close();
     consumer.join().expect("consumer");
     sim.stop();
