@@ -218,6 +218,8 @@ pub fn allows(access: Access, identity: Option<&Identity>) -> bool {
 enum Via {
     Cookie,
     Key,
+    /// A trusted reverse proxy's identity header (`[registry.auth] proxy_header`).
+    Proxy,
 }
 
 fn refuse(status: StatusCode, message: &str) -> Response {
@@ -262,11 +264,29 @@ async fn identify(
     jar: &CookieJar,
     headers: &HeaderMap,
     query: Option<&str>,
+    peer: Option<std::net::IpAddr>,
 ) -> Result<Option<(Identity, Via)>, Response> {
     let unavailable = |error: crate::auth::AuthError| {
         tracing::error!(%error, "identity lookup failed");
         refuse(StatusCode::SERVICE_UNAVAILABLE, "sign-in is unavailable")
     };
+    if let Some(proxy) = &auth.settings().proxy
+        && let Some(value) = headers.get(proxy.header.as_str())
+    {
+        // Believed only from a listed proxy; from anyone else the header is ignored (the
+        // proxy is expected to strip it from what clients send).
+        if peer.is_some_and(|ip| proxy.addresses.contains(&ip)) {
+            let name = value.to_str().unwrap_or_default().trim();
+            return match auth.proxy_user(name).await.map_err(unavailable)? {
+                Some(identity) => Ok(Some((identity, Via::Proxy))),
+                None => Err(refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "the proxy named no enabled user of this registry",
+                )),
+            };
+        }
+        tracing::warn!(peer = ?peer, header = %proxy.header, "identity header from an address that is not a listed proxy: ignored");
+    }
     if let Some(raw) = bearer(headers)
         .map(str::to_owned)
         .or_else(|| query_key(query))
@@ -301,7 +321,18 @@ pub async fn authorize(
         return refuse(StatusCode::FORBIDDEN, "this route has no access policy");
     };
     let identity = match &auth {
-        Some(auth) => match identify(auth, &jar, request.headers(), request.uri().query()).await {
+        Some(auth) => match identify(
+            auth,
+            &jar,
+            request.headers(),
+            request.uri().query(),
+            request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        )
+        .await
+        {
             Ok(found) => found,
             Err(response) => return response,
         },
@@ -322,6 +353,11 @@ pub async fn authorize(
         return refuse(StatusCode::FORBIDDEN, "cross-site request refused");
     }
     if let Some((identity, via)) = identity {
+        // A proxy's identity rides on the browser like a cookie: its writes must say where
+        // they come from.
+        if changes_state && via == Via::Proxy && !request.headers().contains_key(header::ORIGIN) {
+            return refuse(StatusCode::FORBIDDEN, "cross-site request refused");
+        }
         if changes_state && via == Via::Cookie {
             let sent = request
                 .headers()

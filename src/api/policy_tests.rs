@@ -79,6 +79,11 @@ struct Server {
 }
 
 async fn serve() -> Server {
+    serve_with(AuthSettings::default()).await
+}
+
+/// A node whose sign-in settings are `auth` (with generous sign-in limits).
+async fn serve_with(auth: AuthSettings) -> Server {
     static CITY: OnceLock<Arc<CityHandle>> = OnceLock::new();
     let site_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("camera-configs/demo");
     let city = CITY.get_or_init(|| Arc::new(CityHandle::load(&site_dir).expect("demo city")));
@@ -89,7 +94,7 @@ async fn serve() -> Server {
     let settings = AuthSettings {
         attempts_per_account: 1000,
         attempts_per_address: 10_000,
-        ..AuthSettings::default()
+        ..auth
     };
     let auth = Auth::new(registry.pool().clone(), settings);
     let site = crate::config::load_site(&site_dir).expect("demo site");
@@ -483,4 +488,83 @@ async fn answers_carry_the_security_headers() {
         assert!(head.contains(header), "missing {header}:\n{head}");
     }
     assert!(!head.contains("<script>"), "no inline script in the page");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_identity_header_is_believed_only_from_a_listed_proxy() {
+    let proxied = |addresses: &[&str]| AuthSettings {
+        proxy: Some(crate::config::ProxyIdentity {
+            header: "x-remote-user".to_owned(),
+            addresses: addresses.iter().map(|a| a.parse().expect("ip")).collect(),
+        }),
+        ..AuthSettings::default()
+    };
+    // The test connects from 127.0.0.1: a listed proxy.
+    let server = serve_with(proxied(&["127.0.0.1"])).await;
+    server
+        .auth
+        .add_user(
+            "test",
+            "ines",
+            "Ines",
+            &[Role::Inspector],
+            "a long enough password",
+        )
+        .await
+        .expect("user");
+    let as_ines = ["X-Remote-User: ines".to_owned()];
+    let (status, body) = http(server.addr, "GET", "/api/auth/me", &as_ines, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"ines\""), "{body}");
+    // Roles are ours: an inspector named by the proxy still may not administer.
+    let (status, _) = http(server.addr, "GET", "/api/admin/users", &as_ines, "").await;
+    assert_eq!(status, 403);
+    // A name we do not know (or a disabled user) is refused, not created.
+    let (status, _) = http(
+        server.addr,
+        "GET",
+        "/api/auth/me",
+        &["X-Remote-User: mallory".to_owned()],
+        "",
+    )
+    .await;
+    assert_eq!(status, 401);
+    // Its writes must say where they come from (the header rides on the browser).
+    let language = r#"{"language":"kk"}"#;
+    let json = "Content-Type: application/json".to_owned();
+    let (status, _) = http(
+        server.addr,
+        "POST",
+        "/api/auth/language",
+        &[as_ines[0].clone(), json.clone()],
+        language,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let origin = format!("Origin: http://{}", server.addr);
+    let (status, body) = http(
+        server.addr,
+        "POST",
+        "/api/auth/language",
+        &[as_ines[0].clone(), json.clone(), origin],
+        language,
+    )
+    .await;
+    assert!(status < 300, "{status} {body}");
+
+    // From an address that is not a listed proxy the header means nothing.
+    let elsewhere = serve_with(proxied(&["127.0.0.2"])).await;
+    elsewhere
+        .auth
+        .add_user(
+            "test",
+            "ines",
+            "Ines",
+            &[Role::Inspector],
+            "a long enough password",
+        )
+        .await
+        .expect("user");
+    let (status, _) = http(elsewhere.addr, "GET", "/api/auth/me", &as_ines, "").await;
+    assert_eq!(status, 401);
 }

@@ -20,6 +20,18 @@ pub struct AuthSettings {
     pub attempts_per_address: u32,
     /// `Secure` on the session cookie: `None` = unless the node listens on loopback only.
     pub secure_cookies: Option<bool>,
+    /// An identity header set by a reverse proxy that signs people in (e.g. oauth2-proxy or
+    /// Keycloak's gatekeeper in front of the node); `None` = not accepted from anyone.
+    pub proxy: Option<ProxyIdentity>,
+}
+
+/// `proxy_header` and `proxy_addresses`: the header names a user of ours (their roles are
+/// ours), and is believed only on connections from these addresses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyIdentity {
+    /// Lower-case header name.
+    pub header: String,
+    pub addresses: Vec<std::net::IpAddr>,
 }
 
 impl Default for AuthSettings {
@@ -30,6 +42,7 @@ impl Default for AuthSettings {
             attempts_per_account: 5,
             attempts_per_address: 30,
             secure_cookies: None,
+            proxy: None,
         }
     }
 }
@@ -48,6 +61,10 @@ pub(crate) struct RawAuth {
     pub attempts_per_address_per_minute: Option<Spanned<u32>>,
     #[serde(default)]
     pub secure_cookies: Option<bool>,
+    #[serde(default)]
+    pub proxy_header: Option<Spanned<String>>,
+    #[serde(default)]
+    pub proxy_addresses: Option<Spanned<Vec<String>>>,
 }
 
 fn bounded(
@@ -111,5 +128,78 @@ pub(super) fn auth_settings(raw: &RawAuth, c: &mut Collector<'_>) -> AuthSetting
             c,
         ),
         secure_cookies: raw.secure_cookies,
+        proxy: proxy_identity(raw, c),
     }
+}
+
+fn proxy_identity(raw: &RawAuth, c: &mut Collector<'_>) -> Option<ProxyIdentity> {
+    let header = match (&raw.proxy_header, &raw.proxy_addresses) {
+        (None, None) => return None,
+        (Some(header), Some(_)) => header,
+        (Some(header), None) => {
+            c.push(
+                Some(header.span()),
+                None,
+                Some("registry.auth.proxy_header"),
+                "needs proxy_addresses: the addresses of the proxies allowed to set it",
+            );
+            return None;
+        }
+        (None, Some(addresses)) => {
+            c.push(
+                Some(addresses.span()),
+                None,
+                Some("registry.auth.proxy_addresses"),
+                "needs proxy_header: the header that names the user",
+            );
+            return None;
+        }
+    };
+    let name = header.get_ref().trim().to_ascii_lowercase();
+    let forbidden = [
+        "cookie",
+        "authorization",
+        "host",
+        "origin",
+        "content-length",
+    ];
+    if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err()
+        || forbidden.contains(&name.as_str())
+    {
+        c.push(
+            Some(header.span()),
+            None,
+            Some("registry.auth.proxy_header"),
+            format!(
+                "`{name}` is not a header name a proxy may set for identity (e.g. x-remote-user)"
+            ),
+        );
+        return None;
+    }
+    let mut addresses = Vec::new();
+    let listed = raw.proxy_addresses.as_ref()?;
+    for text in listed.get_ref() {
+        match text.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) => addresses.push(ip),
+            Err(_) => c.push(
+                Some(listed.span()),
+                None,
+                Some("registry.auth.proxy_addresses"),
+                format!("`{text}` is not an IP address"),
+            ),
+        }
+    }
+    if addresses.is_empty() {
+        c.push(
+            Some(listed.span()),
+            None,
+            Some("registry.auth.proxy_addresses"),
+            "lists no address",
+        );
+        return None;
+    }
+    Some(ProxyIdentity {
+        header: name,
+        addresses,
+    })
 }

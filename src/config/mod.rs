@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use auth::AuthSettings;
+pub use auth::{AuthSettings, ProxyIdentity};
 pub use credentials::CREDENTIALS_ENV_PREFIX;
 pub use database::RegistryDatabase;
 pub use error::{ConfigError, ConfigErrors};
