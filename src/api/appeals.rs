@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use super::appeals_error::AppealsApiError;
 use super::registry_api::RegistryApiState;
-use crate::auth::Identity;
+use crate::auth::{Identity, Role};
 use crate::domain::{Category, EvidenceRef, Observation, Position, RejectReason, Source};
 use crate::registry::{Action, AppealFilter, AppealView, Confirmer, EventView, EvidenceView};
 
@@ -89,11 +89,42 @@ async fn timeline(
     Ok(Json(state.registry.timeline(&number).await?))
 }
 
+/// Roles that talk to the reporter (confirmation of closure, follow-up questions) and so see
+/// a citizen's name and contact; everyone else gets them hidden.
+const SEE_CONTACTS: &[Role] = &[Role::Inspector, Role::Supervisor];
+
 async fn evidence(
     State(state): State<RegistryApiState>,
+    Extension(identity): Extension<Identity>,
     Path(number): Path<String>,
 ) -> Result<Json<Vec<EvidenceView>>, AppealsApiError> {
-    Ok(Json(state.registry.evidence(&number).await?))
+    let mut all = state.registry.evidence(&number).await?;
+    if !SEE_CONTACTS.iter().any(|r| identity.has_role(*r)) {
+        for view in &mut all {
+            hide_contacts(&mut view.items);
+        }
+    }
+    Ok(Json(all))
+}
+
+/// Blanks the reporter's name and contact in `citizen_report` items (Open311 `email`, `phone`,
+/// `first_name`, `last_name`, `account_id`, `device_id` end up there).
+fn hide_contacts(items: &mut Value) {
+    let Some(items) = items.as_array_mut() else {
+        return;
+    };
+    for item in items {
+        if item.get("kind").and_then(Value::as_str) != Some("citizen_report") {
+            continue;
+        }
+        if let Some(data) = item.get_mut("data").and_then(Value::as_object_mut) {
+            for field in ["first_name", "last_name", "contact"] {
+                if data.get(field).is_some_and(|v| !v.is_null()) {
+                    data.insert(field.to_owned(), Value::String("(hidden)".to_owned()));
+                }
+            }
+        }
+    }
 }
 
 /// `POST /api/v1/appeals` body.

@@ -460,6 +460,27 @@ async fn open311_posts_need_a_key_with_its_scope_and_record_the_key_not_the_citi
     assert_eq!(status, 201, "{body}");
     let (_, listing) = http(server.addr, "GET", "/open311/v2/requests.json", &[], "").await;
     assert!(!listing.contains("citizen@example.kz"), "{listing}");
+    // The contact is kept for the roles that talk to the reporter, hidden from the others.
+    let number =
+        serde_json::from_str::<serde_json::Value>(&body).expect("json")[0]["service_request_id"]
+            .as_str()
+            .expect("number")
+            .to_owned();
+    let path = format!("/api/v1/appeals/{number}/evidence");
+    for caller in callers(&server).await {
+        let Some(Identity::User { roles, .. }) = &caller.identity else {
+            continue;
+        };
+        let (status, evidence) = http(server.addr, "GET", &path, &caller.headers, "").await;
+        assert_eq!(status, 200, "{}: {evidence}", caller.label);
+        let sees = roles.contains(&Role::Inspector) || roles.contains(&Role::Supervisor);
+        assert_eq!(
+            evidence.contains("citizen@example.kz"),
+            sees,
+            "{}: {evidence}",
+            caller.label
+        );
+    }
 }
 
 #[tokio::test]
