@@ -71,14 +71,25 @@ fn every_route_in_the_source_has_a_policy_row_and_every_row_a_route() {
     assert!(rule_for(&axum::http::Method::DELETE, "/api/v1/appeals").is_none());
 }
 
-struct Server {
-    addr: SocketAddr,
-    auth: Auth,
+pub(super) struct Server {
+    pub(super) addr: SocketAddr,
+    pub(super) auth: Auth,
+    pub(super) registry: Registry,
     _sensors: crate::sensors::SensorsStage,
     _db: TestDb,
 }
 
 async fn serve() -> Server {
+    serve_with(&crate::config::HttpSettings::new(SocketAddr::from((
+        [127, 0, 0, 1],
+        0,
+    ))))
+    .await
+}
+
+/// The whole router with these edge limits on a real port, the registry on a database of
+/// its own, the demo city and a sensor stage on the test broker.
+pub(super) async fn serve_with(http: &crate::config::HttpSettings) -> Server {
     static CITY: OnceLock<Arc<CityHandle>> = OnceLock::new();
     let site_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("camera-configs/demo");
     let city = CITY.get_or_init(|| Arc::new(CityHandle::load(&site_dir).expect("demo city")));
@@ -130,7 +141,7 @@ async fn serve() -> Server {
             detector: tokio::sync::watch::channel(None).1,
         },
         registry: Some(RegistryApiState {
-            registry,
+            registry: registry.clone(),
             intake: Intake::new(Arc::new(IncidentsConfig::default()), Arc::clone(city)),
             open311: Arc::default(),
             auth: auth.clone(),
@@ -142,18 +153,19 @@ async fn serve() -> Server {
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router_with(state, http).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
     Server {
         addr,
         auth,
+        registry,
         _sensors: sensors,
         _db: db,
     }
 }
 
 /// A plain HTTP/1.1 exchange: status and body.
-async fn http(
+pub(super) async fn http(
     addr: SocketAddr,
     method: &str,
     path: &str,

@@ -80,7 +80,14 @@ impl Registry {
         );
         let status = filter.status.map(|s| s.to_string());
         let source = filter.source.map(|s| s.to_string());
-        let text = filter.text.as_ref().map(|t| format!("%{t}%"));
+        // `%`, `_` and `\\` in the search text are literal (backslash is LIKE's escape).
+        let text = filter.text.as_ref().map(|t| {
+            let escaped = t
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
         let now = self.clock.now();
         let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
         macro_rules! filter_on {
@@ -93,6 +100,8 @@ impl Registry {
         }
         filter_on!(status.as_ref(), " AND s.status = ${}");
         filter_on!(filter.category.as_ref(), " AND a.category = ${}");
+        let categories = (!filter.categories.is_empty()).then_some(&filter.categories);
+        filter_on!(categories, " AND a.category = ANY(${})");
         filter_on!(source.as_ref(), " AND a.source = ${}");
         filter_on!(filter.body_id.as_ref(), " AND s.body_id = ${}");
         filter_on!(filter.district.as_ref(), " AND a.district = ${}");
