@@ -664,3 +664,58 @@ async fn a_thousand_concurrent_identical_reports_make_one_appeal_and_numbers_sta
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=6).collect::<Vec<u32>>());
 }
+
+/// schemathesis (installed by `scripts/bootstrap.sh` into `$SITCENTER_HOME/schemathesis-venv`).
+fn schemathesis() -> std::path::PathBuf {
+    let home = std::env::var_os("SITCENTER_HOME").map_or_else(
+        || {
+            let home = std::env::var_os("HOME").unwrap_or_default();
+            std::path::Path::new(&home).join(".local/share/sitcenter")
+        },
+        std::path::PathBuf::from,
+    );
+    home.join("schemathesis-venv/bin/st")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_driven_run_over_the_openapi_document_finds_no_5xx_and_answers_that_conform() {
+    let st = schemathesis();
+    assert!(
+        st.exists(),
+        "{} is missing: run scripts/bootstrap.sh (it installs schemathesis)",
+        st.display()
+    );
+    let mut http_settings = settings();
+    http_settings.writes_per_minute_per_address = 1_000_000;
+    http_settings.writes_per_minute_per_key = 1_000_000;
+    let server = serve_with(&http_settings).await;
+    let sup = supervisor(&server).await;
+    let base = format!("http://{}", server.addr);
+    let mut command = tokio::process::Command::new(&st);
+    command
+        .arg("run")
+        .arg(format!("{base}/api/v1/openapi.json"))
+        .args(["--url", &base])
+        .args([
+            "--checks",
+            "not_a_server_error,response_schema_conformance,content_type_conformance",
+        ])
+        .args(["--max-examples", "30", "--seed", "13", "--workers", "2"])
+        .args(["--max-time", "45", "--request-timeout", "10"])
+        .args(["--generation-allow-x00", "true"])
+        .env("NO_COLOR", "1");
+    for header in &sup {
+        command.args(["-H", header]);
+    }
+    let output = tokio::time::timeout(std::time::Duration::from_secs(120), command.output())
+        .await
+        .expect("schemathesis ended within 120 s")
+        .expect("schemathesis runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "schemathesis found problems:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("passed"), "{stdout}");
+}

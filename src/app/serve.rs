@@ -1,12 +1,14 @@
 //! The HTTP server's sockets: accepts connections under a cap (a semaphore taken before
-//! `accept`, so clients past the cap wait in the kernel's backlog, not in our memory), serves
+//! `accept`, so clients past the cap wait in the kernel's backlog, not in our memory) and a
+//! cap per source address (one client cannot take every slot: past it, closed at once), serves
 //! each with hyper's HTTP/1.1 connection and a timer, so a client that does not send a whole
 //! request header within `[http] header_read_timeout_s` — a slow-header client, or a keep-alive
 //! connection left idle — is closed; the router's own 30 s timeout bounds a slow body. Each
 //! request carries `ConnectInfo<SocketAddr>` (rate limits, sign-in limits). Stopping: no new
 //! connections, open ones finish their request in flight and close (graceful shutdown).
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
@@ -29,6 +31,10 @@ pub(crate) async fn serve(
     stop: CancellationToken,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(http.max_connections));
+    let per_address = Arc::new(PerAddress {
+        open: parking_lot::Mutex::new(HashMap::new()),
+        max: http.max_connections_per_address,
+    });
     let connections = TaskTracker::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -55,6 +61,11 @@ pub(crate) async fn serve(
                 }
             },
         };
+        let Some(address_slot) = PerAddress::take(&per_address, peer.ip()) else {
+            tracing::debug!(%peer, "connection refused: too many open from this address");
+            drop(stream);
+            continue;
+        };
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, %peer, "TCP_NODELAY not set");
         }
@@ -68,7 +79,7 @@ pub(crate) async fn serve(
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let stop = stop.clone();
         connections.spawn(async move {
-            let _permit = permit;
+            let _slots = (permit, address_slot);
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
                 result = connection.as_mut() => log_end(peer, result),
@@ -83,6 +94,46 @@ pub(crate) async fn serve(
     connections.close();
     connections.wait().await;
     Ok(())
+}
+
+/// Open connections per source address; entries exist only while connections are open, so
+/// the map holds at most `max_connections` entries.
+struct PerAddress {
+    open: parking_lot::Mutex<HashMap<IpAddr, usize>>,
+    max: usize,
+}
+
+/// One open connection from `ip`; released on drop.
+struct AddressSlot {
+    of: Arc<PerAddress>,
+    ip: IpAddr,
+}
+
+impl PerAddress {
+    fn take(this: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
+        let mut open = this.open.lock();
+        let count = open.entry(ip).or_insert(0);
+        if *count >= this.max {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            of: this.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.of.open.lock();
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 fn log_end(peer: SocketAddr, result: Result<(), hyper::Error>) {

@@ -262,6 +262,8 @@ pub(crate) struct RawHttp {
     #[serde(default)]
     pub max_connections: Option<Spanned<u32>>,
     #[serde(default)]
+    pub max_connections_per_address: Option<Spanned<u32>>,
+    #[serde(default)]
     pub allowed_hosts: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     pub writes_per_minute_per_address: Option<Spanned<u32>>,
@@ -275,6 +277,7 @@ impl Default for RawHttp {
             listen: default_listen(),
             header_read_timeout_s: None,
             max_connections: None,
+            max_connections_per_address: None,
             allowed_hosts: None,
             writes_per_minute_per_address: None,
             writes_per_minute_per_key: None,

@@ -553,6 +553,13 @@ fn http_settings(raw: &super::raw::RawHttp, collector: &mut Collector) -> Option
         http.max_connections = n as usize;
     }
     if let Some(n) = ranged(
+        &raw.max_connections_per_address,
+        "http.max_connections_per_address",
+        1..=65_536,
+    ) {
+        http.max_connections_per_address = n as usize;
+    }
+    if let Some(n) = ranged(
         &raw.writes_per_minute_per_address,
         "http.writes_per_minute_per_address",
         1..=1_000_000,
