@@ -101,18 +101,55 @@ async fn one(
         .ok_or_else(|| AppealsApiError::NotFound(format!("appeal `{number}` not found")))
 }
 
+/// `?limit=&offset=` of the per-appeal lists (timeline, evidence).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Page {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// Per-appeal lists: 100 entries by default, at most [`crate::registry::MAX_PAGE`].
+const DEFAULT_ITEMS: i64 = 100;
+
+impl Page {
+    fn bounds(&self) -> Result<(i64, i64), InputError> {
+        input::page(self.limit, self.offset, crate::registry::MAX_PAGE)?;
+        Ok((
+            self.limit.unwrap_or(DEFAULT_ITEMS),
+            self.offset.unwrap_or(0),
+        ))
+    }
+}
+
 async fn timeline(
     State(state): State<RegistryApiState>,
     Path(number): Path<String>,
+    page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<Vec<EventView>>, AppealsApiError> {
-    Ok(Json(state.registry.timeline(&number).await?))
+    let Query(page) = page.map_err(|e| AppealsApiError::BadRequest(e.body_text()))?;
+    let (limit, offset) = page.bounds()?;
+    Ok(Json(
+        state
+            .registry
+            .timeline_page(&number, Some(limit), offset)
+            .await?,
+    ))
 }
 
 async fn evidence(
     State(state): State<RegistryApiState>,
     Path(number): Path<String>,
+    page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<Vec<EvidenceView>>, AppealsApiError> {
-    Ok(Json(state.registry.evidence(&number).await?))
+    let Query(page) = page.map_err(|e| AppealsApiError::BadRequest(e.body_text()))?;
+    let (limit, offset) = page.bounds()?;
+    Ok(Json(
+        state
+            .registry
+            .evidence_page(&number, Some(limit), offset)
+            .await?,
+    ))
 }
 
 /// `POST /api/v1/appeals` body.

@@ -316,6 +316,18 @@ async fn nul_bytes_over_long_fields_extreme_dates_and_numbers_answer_400_naming_
         status == 400 && answer.contains("`note` contains a NUL byte"),
         "{status} {answer}"
     );
+    // The per-appeal lists are paged too.
+    for list in ["timeline", "evidence"] {
+        let path = format!("/api/v1/appeals/{number}/{list}");
+        let (status, answer) = http(server.addr, "GET", &format!("{path}?limit=1"), &sup, "").await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(json(&answer).as_array().map(Vec::len), Some(1), "{answer}");
+        for query in ["limit=0", "limit=501", "offset=-1", "page=2"] {
+            let (status, answer) =
+                http(server.addr, "GET", &format!("{path}?{query}"), &sup, "").await;
+            assert_eq!(status, 400, "{list}?{query}: {answer}");
+        }
+    }
     for (query, expected) in [
         ("limit=-1", "`limit` must be 1–500"),
         ("limit=1000000000000", "`limit` must be 1–500"),

@@ -32,6 +32,8 @@ pub const MAX_REQUESTS: i64 = 1000;
 pub const MAX_REQUEST_IDS: usize = 50;
 /// Distinct `service_code`s in one `GET requests`.
 pub const MAX_SERVICE_CODES: usize = 50;
+/// Evidence entries of an appeal searched for its `media_url`.
+const MEDIA_SEARCH_ENTRIES: i64 = 20;
 /// Largest `POST requests` body.
 pub const POST_BODY_LIMIT: usize = 64 * 1024;
 /// Parameters in one `POST requests` at most.
@@ -348,7 +350,12 @@ fn iso(t: DateTime<Utc>) -> String {
 }
 
 async fn media_url(state: &RegistryApiState, number: &str) -> Option<String> {
-    let evidence = state.registry.evidence(number).await.ok()?;
+    // The first image among the first entries: bounded whatever the number of joined reports.
+    let evidence = state
+        .registry
+        .evidence_page(number, Some(MEDIA_SEARCH_ENTRIES), 0)
+        .await
+        .ok()?;
     evidence.iter().find_map(|e| {
         e.items.as_array()?.iter().find_map(|i| {
             (i.get("kind")?.as_str()? == "image")

@@ -147,13 +147,23 @@ impl Registry {
 
     /// Every event of one appeal, in order.
     pub async fn timeline(&self, number: &str) -> Result<Vec<EventView>, RegistryError> {
+        self.timeline_page(number, None, 0).await
+    }
+
+    /// A page of one appeal's events, in order (`limit` `None` = all).
+    pub async fn timeline_page(
+        &self,
+        number: &str,
+        limit: Option<i64>,
+        offset: i64,
+    ) -> Result<Vec<EventView>, RegistryError> {
         let id = self.appeal_id(number).await?;
         let client = self.pool.get().await?;
         let rows = client
             .query(
                 "SELECT seq, at, actor, kind, from_status, to_status, reason, data \
-                 FROM appeal_events WHERE appeal_id = $1 ORDER BY seq",
-                &[&id],
+                 FROM appeal_events WHERE appeal_id = $1 ORDER BY seq LIMIT $2 OFFSET $3",
+                &[&id, &limit, &offset],
             )
             .await?;
         rows.iter()
@@ -174,13 +184,24 @@ impl Registry {
 
     /// The evidence of one appeal, oldest first.
     pub async fn evidence(&self, number: &str) -> Result<Vec<EvidenceView>, RegistryError> {
+        self.evidence_page(number, None, 0).await
+    }
+
+    /// A page of one appeal's evidence, oldest first (`limit` `None` = all).
+    pub async fn evidence_page(
+        &self,
+        number: &str,
+        limit: Option<i64>,
+        offset: i64,
+    ) -> Result<Vec<EvidenceView>, RegistryError> {
         let id = self.appeal_id(number).await?;
         let client = self.pool.get().await?;
         let rows = client
             .query(
                 "SELECT id, source, source_ref, actor, observed_at, recorded_at, lat, lon, \
-                 uncertainty_m, items FROM evidence WHERE appeal_id = $1 ORDER BY id",
-                &[&id],
+                 uncertainty_m, items FROM evidence WHERE appeal_id = $1 ORDER BY id \
+                 LIMIT $2 OFFSET $3",
+                &[&id, &limit, &offset],
             )
             .await?;
         rows.iter()
