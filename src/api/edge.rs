@@ -103,6 +103,18 @@ pub(super) async fn check_request(
     next.run(request).await
 }
 
+/// [`check_target`] on raw bytes (fuzzing): bytes that are not a URI at all are refused
+/// earlier, by hyper.
+pub(super) fn check_target_bytes(target: &[u8]) -> bool {
+    let Ok(uri) = axum::http::Uri::try_from(target) else {
+        return false;
+    };
+    let Ok(request) = Request::builder().uri(uri).body(axum::body::Body::empty()) else {
+        return false;
+    };
+    check_target(&request).is_ok()
+}
+
 fn check_target(request: &Request) -> Result<(), (StatusCode, String)> {
     let uri = request.uri();
     let target_len = uri.path().len() + uri.query().map_or(0, str::len);
@@ -266,5 +278,29 @@ mod tests {
         let long = format!("/api/v1/appeals?text={}", "a".repeat(MAX_TARGET_BYTES));
         let (status, _) = check_target(&request(&long)).expect_err("too long");
         assert_eq!(status, StatusCode::URI_TOO_LONG);
+    }
+}
+
+#[cfg(test)]
+mod corpus_tests {
+    /// Every file of `fuzz/corpus/request_input/` runs through the edge's parsers; its name
+    /// says what must come out: `ok-…` accepted, `reject-…` refused.
+    #[test]
+    fn the_fuzz_corpus_of_request_input_gives_the_outcome_each_file_names() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/request_input");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("corpus").flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let data = std::fs::read(entry.path()).expect("corpus file");
+            let accepted = super::super::parse_client_input(&data);
+            if name.starts_with("ok-") {
+                assert!(accepted, "{name} was refused");
+            } else if name.starts_with("reject-") {
+                assert!(!accepted, "{name} was accepted");
+            }
+            seen += 1;
+        }
+        assert!(seen >= 10, "only {seen} corpus files");
     }
 }

@@ -74,6 +74,22 @@ const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Requests in progress at once; more wait for a slot (the listener's backlog bounds them).
 const CONCURRENCY: usize = 512;
 
+/// Client-given bytes through the parsers of the HTTP edge, as the fuzz target
+/// (`fuzz/fuzz_targets/request_input.rs`) and the corpus test feed them: the first line is a
+/// request target (path and query, checked by `edge.rs`), the rest an Open311 form body
+/// (every parameter checked by `open311.rs`, every value also tried as a W3C datetime).
+/// Returns whether everything was accepted; it must return, never panic.
+#[doc(hidden)]
+pub fn parse_client_input(data: &[u8]) -> bool {
+    let (target, body) = match data.iter().position(|b| *b == b'\n') {
+        Some(at) => (&data[..at], &data[at + 1..]),
+        None => (data, &[][..]),
+    };
+    let target_ok = edge::check_target_bytes(target);
+    let body_ok = open311::check_form_body(body);
+    target_ok && body_ok
+}
+
 /// [`router_with`] with the default edge limits (`[http]` defaults, loopback).
 pub fn router(state: ApiState) -> Router {
     let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 8080));
