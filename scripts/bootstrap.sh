@@ -19,7 +19,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 APT_PACKAGES=(
-  pkg-config build-essential ca-certificates curl unzip python3 python3-pip
+  pkg-config build-essential ca-certificates curl unzip python3 python3-pip python3-venv
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   libgstrtspserver-1.0-dev gstreamer1.0-tools gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
@@ -34,6 +34,7 @@ for p in "${APT_PACKAGES[@]}"; do
   case "$p" in
     python3) command -v python3 >/dev/null && continue ;;
     python3-pip) python3 -m pip --version >/dev/null 2>&1 && continue ;;
+    python3-venv) python3 -c 'import ensurepip, venv' >/dev/null 2>&1 && continue ;;
   esac
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
@@ -56,6 +57,18 @@ if [ ! -f "$ORT_DIR/libonnxruntime.so.$ORT_VERSION" ]; then
   ln -sf "libonnxruntime.so.$ORT_VERSION" "$ORT_DIR/libonnxruntime.so"
 else
   log "ONNX Runtime $ORT_VERSION: present in $ORT_DIR"
+fi
+
+# schemathesis (the schema-driven run over src/api/openapi.json in api::hostile_tests), in a
+# venv of its own, pinned.
+SCHEMATHESIS_VERSION=4.32.5
+ST_VENV="$SITCENTER_HOME/schemathesis-venv"
+if ! "$ST_VENV/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  log "installing schemathesis $SCHEMATHESIS_VERSION into $ST_VENV"
+  python3 -m venv "$ST_VENV"
+  "$ST_VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+else
+  log "schemathesis $SCHEMATHESIS_VERSION: present in $ST_VENV"
 fi
 
 # Rust: the toolchain pinned by Cargo.toml's rust-version, through rustup.

@@ -13,7 +13,7 @@
 //! field of the body.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,6 +23,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::appeals_error::AppealsApiError;
+use super::input::{self, InputError};
 use super::registry_api::RegistryApiState;
 use crate::auth::{Identity, Role};
 use crate::domain::{Category, EvidenceRef, Observation, Position, RejectReason, Source};
@@ -67,7 +68,25 @@ async fn search(
     filter: Result<Query<AppealFilter>, QueryRejection>,
 ) -> Result<Json<Vec<AppealView>>, AppealsApiError> {
     let Query(filter) = filter.map_err(|e| AppealsApiError::BadRequest(e.body_text()))?;
+    check_filter(&filter)?;
     Ok(Json(state.registry.search(&filter).await?))
+}
+
+/// A search within bounds: a page of at most [`crate::registry::MAX_PAGE`], bounded text,
+/// dates the database can hold.
+fn check_filter(f: &AppealFilter) -> Result<(), InputError> {
+    input::page(f.limit, f.offset, crate::registry::MAX_PAGE)?;
+    input::opt_text("text", f.text.as_deref(), input::MAX_SEARCH_TEXT)?;
+    input::opt_text("category", f.category.as_deref(), input::MAX_ID)?;
+    input::opt_text("body_id", f.body_id.as_deref(), input::MAX_ID)?;
+    input::opt_text("district", f.district.as_deref(), input::MAX_NAME)?;
+    if let Some(t) = f.registered_from {
+        input::query_date("registered_from", t)?;
+    }
+    if let Some(t) = f.registered_to {
+        input::query_date("registered_to", t)?;
+    }
+    Ok(())
 }
 
 async fn one(
@@ -82,11 +101,40 @@ async fn one(
         .ok_or_else(|| AppealsApiError::NotFound(format!("appeal `{number}` not found")))
 }
 
+/// `?limit=&offset=` of the per-appeal lists (timeline, evidence).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Page {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// Per-appeal lists: 100 entries by default, at most [`crate::registry::MAX_PAGE`].
+const DEFAULT_ITEMS: i64 = 100;
+
+impl Page {
+    fn bounds(&self) -> Result<(i64, i64), InputError> {
+        input::page(self.limit, self.offset, crate::registry::MAX_PAGE)?;
+        Ok((
+            self.limit.unwrap_or(DEFAULT_ITEMS),
+            self.offset.unwrap_or(0),
+        ))
+    }
+}
+
 async fn timeline(
     State(state): State<RegistryApiState>,
     Path(number): Path<String>,
+    page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<Vec<EventView>>, AppealsApiError> {
-    Ok(Json(state.registry.timeline(&number).await?))
+    let Query(page) = page.map_err(|e| AppealsApiError::BadRequest(e.body_text()))?;
+    let (limit, offset) = page.bounds()?;
+    Ok(Json(
+        state
+            .registry
+            .timeline_page(&number, Some(limit), offset)
+            .await?,
+    ))
 }
 
 /// Roles that talk to the reporter (confirmation of closure, follow-up questions) and so see
@@ -97,8 +145,14 @@ async fn evidence(
     State(state): State<RegistryApiState>,
     Extension(identity): Extension<Identity>,
     Path(number): Path<String>,
+    page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<Vec<EvidenceView>>, AppealsApiError> {
-    let mut all = state.registry.evidence(&number).await?;
+    let Query(page) = page.map_err(|e| AppealsApiError::BadRequest(e.body_text()))?;
+    let (limit, offset) = page.bounds()?;
+    let mut all = state
+        .registry
+        .evidence_page(&number, Some(limit), offset)
+        .await?;
     if !SEE_CONTACTS.iter().any(|r| identity.has_role(*r)) {
         for view in &mut all {
             hide_contacts(&mut view.items);
@@ -155,7 +209,22 @@ async fn file(
     Extension(identity): Extension<Identity>,
     body: Result<Json<NewObservation>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), AppealsApiError> {
-    let Json(n) = body.map_err(|e| AppealsApiError::BadRequest(e.body_text()))?;
+    let Json(n) = body.map_err(|e| AppealsApiError::from_json(&e))?;
+    let now = state.registry.now();
+    check_observation(&n, now)?;
+    let position = Position::new(n.lat, n.lon);
+    if !position.is_valid() {
+        return Err(AppealsApiError::BadRequest(format!(
+            "`lat`/`lon` {},{} is not a WGS84 position",
+            n.lat, n.lon
+        )));
+    }
+    if state.intake.city().district_at(position).is_none() {
+        return Err(AppealsApiError::BadRequest(format!(
+            "`lat`/`lon` {},{} is outside the city (no district there)",
+            n.lat, n.lon
+        )));
+    }
     let actor = identity.actor();
     let category =
         Category::new(&n.category).map_err(|e| AppealsApiError::BadRequest(e.to_string()))?;
@@ -166,12 +235,12 @@ async fn file(
         category,
         source: n.source,
         source_ref,
-        position: Position::new(n.lat, n.lon),
+        position,
         uncertainty_m: n.uncertainty_m,
         address: n.address,
         description: n.description,
         actor,
-        observed_at: n.observed_at.unwrap_or_else(|| state.registry.now()),
+        observed_at: n.observed_at.unwrap_or(now),
         evidence: n.evidence,
     };
     let plan = state.intake.plan(&obs)?;
@@ -186,6 +255,59 @@ async fn file(
             json!({ "number": submission.number, "outcome": submission.outcome, "routing": plan.routing }),
         ),
     ))
+}
+
+/// Every field of a filed observation within its bounds (docs/api.md lists them).
+fn check_observation(n: &NewObservation, now: DateTime<Utc>) -> Result<(), InputError> {
+    input::text("category", &n.category, input::MAX_ID)?;
+    input::opt_text("source_ref", n.source_ref.as_deref(), input::MAX_ID)?;
+    input::opt_text("address", n.address.as_deref(), input::MAX_ADDRESS)?;
+    input::opt_text(
+        "description",
+        n.description.as_deref(),
+        input::MAX_DESCRIPTION,
+    )?;
+    if let Some(u) = n.uncertainty_m {
+        input::uncertainty("uncertainty_m", u)?;
+    }
+    if let Some(t) = n.observed_at {
+        input::observed_at("observed_at", t, now)?;
+    }
+    if n.evidence.len() > input::MAX_EVIDENCE_ITEMS {
+        return Err(InputError::Invalid {
+            field: "evidence".into(),
+            message: format!(
+                "has {} entries; at most {}",
+                n.evidence.len(),
+                input::MAX_EVIDENCE_ITEMS
+            ),
+        });
+    }
+    for (i, e) in n.evidence.iter().enumerate() {
+        input::text(&format!("evidence[{i}].kind"), &e.kind, input::MAX_ID)?;
+        input::opt_text(
+            &format!("evidence[{i}].uri"),
+            e.uri.as_deref(),
+            input::MAX_URL,
+        )?;
+        if let Some(data) = &e.data {
+            input::json(
+                &format!("evidence[{i}].data"),
+                data,
+                input::MAX_EVIDENCE_DATA_BYTES,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Every field of a lifecycle action within its bounds.
+fn check_action(b: &ActionBody) -> Result<(), InputError> {
+    input::opt_text("note", b.note.as_deref(), input::MAX_NOTE)?;
+    input::opt_text("body_id", b.body_id.as_deref(), input::MAX_ID)?;
+    input::opt_text("body_name", b.body_name.as_deref(), input::MAX_NAME)?;
+    input::opt_text("stage", b.stage.as_deref(), input::MAX_ID)?;
+    Ok(())
 }
 
 /// Body of the lifecycle verbs.
@@ -236,7 +358,8 @@ async fn act(
     identity: Identity,
     body: Result<Json<ActionBody>, JsonRejection>,
 ) -> Result<Json<AppealView>, AppealsApiError> {
-    let Json(b) = body.map_err(|e| AppealsApiError::BadRequest(e.body_text()))?;
+    let Json(b) = body.map_err(|e| AppealsApiError::from_json(&e))?;
+    check_action(&b)?;
     let action = action(verb, &b)?;
     if let Action::Assign { body_id, .. } = &action
         && state.intake.city().body(body_id).is_none()
@@ -261,6 +384,11 @@ async fn act(
     ))
 }
 
+/// Largest `POST /api/v1/appeals` body (fields and evidence within their own limits fit).
+pub const OBSERVATION_BODY_LIMIT: usize = 256 * 1024;
+/// Largest lifecycle-action body.
+pub const ACTION_BODY_LIMIT: usize = 16 * 1024;
+
 /// The lifecycle verbs and their routes (each with its own policy row).
 const VERBS: &[(&str, &str)] = &[
     ("confirm", "/api/v1/appeals/{number}/confirm"),
@@ -276,10 +404,13 @@ const VERBS: &[(&str, &str)] = &[
 
 /// The appeals API routes under `/api/v1`.
 pub(super) fn router(state: RegistryApiState) -> Router {
+    let appeals = get(search)
+        .post(file)
+        .layer(DefaultBodyLimit::max(OBSERVATION_BODY_LIMIT));
     let mut router = Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/services", get(services))
-        .route("/api/v1/appeals", get(search).post(file))
+        .route("/api/v1/appeals", appeals)
         .route("/api/v1/appeals/{number}", get(one))
         .route("/api/v1/appeals/{number}/timeline", get(timeline))
         .route("/api/v1/appeals/{number}/evidence", get(evidence));
@@ -293,7 +424,8 @@ pub(super) fn router(state: RegistryApiState) -> Router {
                       body: Result<Json<ActionBody>, JsonRejection>| {
                     act(state, number, verb, identity, body)
                 },
-            ),
+            )
+            .layer(DefaultBodyLimit::max(ACTION_BODY_LIMIT)),
         );
     }
     router.with_state(state)

@@ -19,6 +19,9 @@ pub enum AppealsApiError {
     Unprocessable(String),
     #[error("the registry is unavailable")]
     Unavailable,
+    /// Refused at the edge or by the body extractor (413, 415, 429, …).
+    #[error("{1}")]
+    Refused(StatusCode, String),
 }
 
 impl AppealsApiError {
@@ -29,6 +32,7 @@ impl AppealsApiError {
             AppealsApiError::Conflict(_) => StatusCode::CONFLICT,
             AppealsApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppealsApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppealsApiError::Refused(status, _) => *status,
         }
     }
 
@@ -39,7 +43,33 @@ impl AppealsApiError {
             AppealsApiError::Conflict(_) => "conflict",
             AppealsApiError::Unprocessable(_) => "unprocessable",
             AppealsApiError::Unavailable => "unavailable",
+            AppealsApiError::Refused(status, _) => match *status {
+                StatusCode::BAD_REQUEST => "bad_request",
+                StatusCode::NOT_FOUND => "not_found",
+                StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+                StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
+                StatusCode::URI_TOO_LONG => "uri_too_long",
+                StatusCode::MISDIRECTED_REQUEST => "misdirected",
+                _ => "refused",
+            },
         }
+    }
+
+    /// A body the JSON extractor refused: 413, 415 or 400 as the extractor says, with its text.
+    pub(crate) fn from_json(rejection: &axum::extract::rejection::JsonRejection) -> Self {
+        match rejection.status() {
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
+                AppealsApiError::BadRequest(rejection.body_text())
+            }
+            status => AppealsApiError::Refused(status, rejection.body_text()),
+        }
+    }
+}
+
+impl From<super::input::InputError> for AppealsApiError {
+    fn from(e: super::input::InputError) -> Self {
+        AppealsApiError::BadRequest(e.to_string())
     }
 }
 

@@ -21,8 +21,12 @@
 mod appeals;
 mod appeals_error;
 mod cameras;
+mod edge;
 mod error;
 mod events;
+#[cfg(test)]
+mod hostile_tests;
+mod input;
 mod open311;
 mod policy;
 #[cfg(test)]
@@ -70,9 +74,33 @@ const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Requests in progress at once; more wait for a slot (the listener's backlog bounds them).
 const CONCURRENCY: usize = 512;
 
-/// The whole HTTP API and the UI, every route behind the policy table (`policy.rs`), with
-/// body limits, a timeout, a concurrency cap, panic catching and security headers.
+/// Client-given bytes through the parsers of the HTTP edge, as the fuzz target
+/// (`fuzz/fuzz_targets/request_input.rs`) and the corpus test feed them: the first line is a
+/// request target (path and query, checked by `edge.rs`), the rest an Open311 form body
+/// (every parameter checked by `open311.rs`, every value also tried as a W3C datetime).
+/// Returns whether everything was accepted; it must return, never panic.
+#[doc(hidden)]
+pub fn parse_client_input(data: &[u8]) -> bool {
+    let (target, body) = match data.iter().position(|b| *b == b'\n') {
+        Some(at) => (&data[..at], &data[at + 1..]),
+        None => (data, &[][..]),
+    };
+    let target_ok = edge::check_target_bytes(target);
+    let body_ok = open311::check_form_body(body);
+    target_ok && body_ok
+}
+
+/// [`router_with`] with the default edge limits (`[http]` defaults, loopback).
 pub fn router(state: ApiState) -> Router {
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 8080));
+    router_with(state, &crate::config::HttpSettings::new(loopback))
+}
+
+/// The whole HTTP API and the UI, every route behind the policy table (`policy.rs`), with
+/// the edge's checks (`edge.rs`: Host allow-list, request target, write rate limits), body
+/// limits (per route, `BODY_LIMIT` elsewhere), a timeout, a concurrency cap, panic catching
+/// and security headers. Unknown paths answer 404 in each API's error format.
+pub fn router_with(state: ApiState, http: &crate::config::HttpSettings) -> Router {
     use axum::http::{HeaderName, HeaderValue, header};
     use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -90,10 +118,20 @@ pub fn router(state: ApiState) -> Router {
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
+    let edge = edge::Edge::new(http);
     router
+        .route_layer(axum::middleware::from_fn_with_state(
+            edge.clone(),
+            edge::limit_writes,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             auth,
             policy::authorize,
+        ))
+        .fallback(edge::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            edge,
+            edge::check_request,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

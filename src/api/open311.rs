@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -27,6 +28,16 @@ use crate::registry::{AppealFilter, AppealView};
 
 /// Requests returned by `GET requests` at most (the spec's suggested default cap).
 pub const MAX_REQUESTS: i64 = 1000;
+/// Distinct `service_request_id`s in one `GET requests` (duplicates are dropped first).
+pub const MAX_REQUEST_IDS: usize = 50;
+/// Distinct `service_code`s in one `GET requests`.
+pub const MAX_SERVICE_CODES: usize = 50;
+/// Evidence entries of an appeal searched for its `media_url`.
+const MEDIA_SEARCH_ENTRIES: i64 = 20;
+/// Largest `POST requests` body.
+pub const POST_BODY_LIMIT: usize = 64 * 1024;
+/// Parameters in one `POST requests` at most.
+const MAX_POST_PARAMS: usize = 64;
 /// Default `GET requests` window when no dates are given (the spec's 90 days).
 pub const DEFAULT_WINDOW_DAYS: i64 = 90;
 /// The free-text attribute every service accepts.
@@ -68,6 +79,17 @@ impl IntoResponse for Open311Error {
         };
         respond(self.status, self.format, body)
     }
+}
+
+/// An error for `path` in the GeoReport format, XML when the path asks for it (used by the
+/// edge for unknown paths, bad targets and limits).
+pub(super) fn error_response(path: &str, status: StatusCode, description: String) -> Response {
+    let format = if path.ends_with(".xml") {
+        Format::Xml
+    } else {
+        Format::Json
+    };
+    Open311Error::new(format, status, description).into_response()
 }
 
 fn respond(status: StatusCode, format: Format, body: String) -> Response {
@@ -179,11 +201,13 @@ fn check_jurisdiction(
     format: Format,
 ) -> Result<(), Open311Error> {
     match (&state.open311.jurisdiction_id, p.get("jurisdiction_id")) {
-        (Some(ours), Some(theirs)) if ours != theirs => Err(Open311Error::new(
-            format,
-            StatusCode::NOT_FOUND,
-            format!("jurisdiction_id `{theirs}` is not served here (this is `{ours}`)"),
-        )),
+        (Some(ours), Some(theirs)) if !theirs.is_empty() && ours != theirs => {
+            Err(Open311Error::new(
+                format,
+                StatusCode::NOT_FOUND,
+                format!("jurisdiction_id `{theirs}` is not served here (this is `{ours}`)"),
+            ))
+        }
         _ => Ok(()),
     }
 }
@@ -326,7 +350,12 @@ fn iso(t: DateTime<Utc>) -> String {
 }
 
 async fn media_url(state: &RegistryApiState, number: &str) -> Option<String> {
-    let evidence = state.registry.evidence(number).await.ok()?;
+    // The first image among the first entries: bounded whatever the number of joined reports.
+    let evidence = state
+        .registry
+        .evidence_page(number, Some(MEDIA_SEARCH_ENTRIES), 0)
+        .await
+        .ok()?;
     evidence.iter().find_map(|e| {
         e.items.as_array()?.iter().find_map(|i| {
             (i.get("kind")?.as_str()? == "image")
@@ -335,20 +364,45 @@ async fn media_url(state: &RegistryApiState, number: &str) -> Option<String> {
     })
 }
 
+/// A W3C datetime (<https://www.w3.org/TR/NOTE-datetime>) as GeoReport v2 clients send it:
+/// `YYYY`, `YYYY-MM`, `YYYY-MM-DD`, or a date with `Thh:mm`, `Thh:mm:ss` or `Thh:mm:ss.s` and
+/// a zone (`Z` or `±hh:mm`). Dates without a time are midnight UTC.
+fn w3c_datetime(v: &str) -> Option<DateTime<Utc>> {
+    if let Ok(d) = DateTime::parse_from_rfc3339(v) {
+        return Some(d.with_timezone(&Utc));
+    }
+    let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    match v.len() {
+        4 => return midnight(NaiveDate::parse_from_str(&format!("{v}-01-01"), "%Y-%m-%d").ok()?),
+        7 => return midnight(NaiveDate::parse_from_str(&format!("{v}-01"), "%Y-%m-%d").ok()?),
+        10 => return midnight(NaiveDate::parse_from_str(v, "%Y-%m-%d").ok()?),
+        _ => {}
+    }
+    // `YYYY-MM-DDThh:mm` + zone: add the seconds RFC 3339 requires.
+    let (date_time, zone) = v.split_at_checked(16)?;
+    if date_time
+        .as_bytes()
+        .get(10)
+        .is_some_and(|b| *b == b'T' || *b == b't')
+    {
+        let with_seconds = format!("{date_time}:00{zone}");
+        return DateTime::parse_from_rfc3339(&with_seconds)
+            .ok()
+            .map(|d| d.with_timezone(&Utc));
+    }
+    None
+}
+
 fn parse_date(format: Format, key: &str, v: &str) -> Result<DateTime<Utc>, Open311Error> {
-    DateTime::parse_from_rfc3339(v)
-        .map(|d| d.with_timezone(&Utc))
-        .or_else(|_| {
-            NaiveDate::parse_from_str(v, "%Y-%m-%d")
-                .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
-        })
-        .map_err(|_| {
-            Open311Error::new(
-                format,
-                StatusCode::BAD_REQUEST,
-                format!("{key} `{v}` is not a W3C datetime such as 2026-03-02T10:00:00Z"),
-            )
-        })
+    let bad = |message: String| Open311Error::new(format, StatusCode::BAD_REQUEST, message);
+    let shown: String = v.chars().take(64).collect();
+    let at = w3c_datetime(v).ok_or_else(|| {
+        bad(format!(
+            "{key} `{shown}` is not a W3C datetime such as 2026-03-02T10:00:00Z or 2026-03-02T10:00+05:00"
+        ))
+    })?;
+    super::input::query_date(key, at).map_err(|e| bad(e.to_string()))?;
+    Ok(at)
 }
 
 async fn get_requests(
@@ -358,8 +412,19 @@ async fn get_requests(
 ) -> Response {
     let bad = |d: String| Open311Error::new(format, StatusCode::BAD_REQUEST, d).into_response();
     if let Some(ids) = p.get("service_request_id") {
-        let mut items = Vec::new();
+        let mut wanted: Vec<&str> = Vec::new();
         for id in ids.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if !wanted.contains(&id) {
+                wanted.push(id);
+            }
+            if wanted.len() > MAX_REQUEST_IDS {
+                return bad(format!(
+                    "service_request_id lists more than {MAX_REQUEST_IDS} distinct ids"
+                ));
+            }
+        }
+        let mut items = Vec::new();
+        for id in wanted {
             match state.registry.appeal(id).await {
                 Ok(Some(a)) => {
                     let media = media_url(state, &a.number).await;
@@ -383,11 +448,20 @@ async fn get_requests(
         limit: Some(MAX_REQUESTS),
         ..Default::default()
     };
-    if let Some(code) = p.get("service_code") {
-        if code.contains(',') {
-            return bad("service_code: one code per query is supported".into());
+    if let Some(codes) = p.get("service_code") {
+        for code in codes.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            if !filter.categories.iter().any(|c| c == code) {
+                filter.categories.push(code.to_owned());
+            }
         }
-        filter.category = Some(code.clone());
+        if filter.categories.len() > MAX_SERVICE_CODES {
+            return bad(format!(
+                "service_code lists more than {MAX_SERVICE_CODES} distinct codes"
+            ));
+        }
+        if filter.categories.is_empty() {
+            return bad("service_code is empty".into());
+        }
     }
     let start = match p
         .get("start_date")
@@ -406,18 +480,32 @@ async fn get_requests(
         Err(e) => return e.into_response(),
     };
     let now = state.registry.now();
-    let end_or_now = end.unwrap_or(now + chrono::Duration::seconds(1));
+    let end_or_now = end.unwrap_or_else(|| {
+        now.checked_add_signed(chrono::Duration::seconds(1))
+            .unwrap_or(now)
+    });
     filter.registered_to = Some(end_or_now);
-    filter.registered_from =
-        Some(start.unwrap_or(end_or_now - chrono::Duration::days(DEFAULT_WINDOW_DAYS)));
-    let wanted_status = match p.get("status").map(String::as_str) {
-        None => None,
-        Some("open") => Some(false),
-        Some("closed") => Some(true),
-        Some(other) => return bad(format!("status `{other}` must be `open` or `closed`")),
-    };
-    filter.open_only = wanted_status == Some(false);
-    filter.closed_only = wanted_status == Some(true);
+    filter.registered_from = Some(start.unwrap_or_else(|| {
+        end_or_now
+            .checked_sub_signed(chrono::Duration::days(DEFAULT_WINDOW_DAYS))
+            .unwrap_or(end_or_now)
+    }));
+    let (mut open, mut closed) = (false, false);
+    if let Some(list) = p.get("status") {
+        for status in list.split(',').map(str::trim) {
+            match status {
+                "open" => open = true,
+                "closed" => closed = true,
+                other => {
+                    let shown: String = other.chars().take(64).collect();
+                    return bad(format!("status `{shown}` must be `open` or `closed`"));
+                }
+            }
+        }
+    }
+    // Both (or neither) mean every request.
+    filter.open_only = open && !closed;
+    filter.closed_only = closed && !open;
     let appeals = match state.registry.search(&filter).await {
         Ok(a) => a,
         Err(e) => {
@@ -516,6 +604,41 @@ fn token_ref(token: &str) -> String {
     format!("open311:{token}")
 }
 
+/// A POST body through the same checks as `POST requests` (fuzzing): every parameter
+/// bounded, every value also parsed as a W3C datetime. Whether all parameters passed.
+pub(super) fn check_form_body(body: &[u8]) -> bool {
+    let p = params(body);
+    for value in p.values() {
+        let _date = w3c_datetime(value);
+    }
+    check_post_params(&p).is_ok()
+}
+
+/// Every POST parameter within its bound and free of NUL (PostgreSQL refuses NUL in text).
+fn check_post_params(p: &HashMap<String, String>) -> Result<(), super::input::InputError> {
+    use super::input::{self, InputError, MAX_ADDRESS, MAX_DESCRIPTION, MAX_ID, MAX_NAME, MAX_URL};
+    if p.len() > MAX_POST_PARAMS {
+        return Err(InputError::Invalid {
+            field: "request".into(),
+            message: format!("has {} parameters; at most {MAX_POST_PARAMS}", p.len()),
+        });
+    }
+    for (name, value) in p {
+        let shown: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
+        input::text("parameter name", name, MAX_ID)?;
+        let max = match name.as_str() {
+            "description" => MAX_DESCRIPTION,
+            "address_string" => MAX_ADDRESS,
+            "media_url" => MAX_URL,
+            "first_name" | "last_name" | "email" | "phone" | "account_id" | "device_id" => MAX_NAME,
+            n if n.starts_with("attribute[") => MAX_ADDRESS,
+            _ => MAX_ID,
+        };
+        input::text(&shown, value, max)?;
+    }
+    Ok(())
+}
+
 /// Turn POST parameters into an observation, or the spec error explaining what is wrong.
 fn citizen_observation(
     state: &RegistryApiState,
@@ -527,6 +650,7 @@ fn citizen_observation(
 ) -> Result<Observation, Open311Error> {
     let bad = |d: String| Open311Error::new(format, StatusCode::BAD_REQUEST, d);
     check_jurisdiction(state, p, format)?;
+    check_post_params(p).map_err(|e| bad(e.to_string()))?;
     let code = p
         .get("service_code")
         .filter(|c| !c.is_empty())
@@ -623,9 +747,7 @@ fn citizen_observation(
         })),
     }];
     if let Some(url) = p.get("media_url").filter(|u| !u.is_empty()) {
-        if url::Url::parse(url).is_err() {
-            return Err(bad(format!("media_url `{url}` is not a URL")));
-        }
+        super::input::media_url("media_url", url).map_err(|e| bad(e.to_string()))?;
         evidence.push(EvidenceRef {
             kind: "image".into(),
             uri: Some(url.clone()),
@@ -693,11 +815,18 @@ async fn post_request(
     State(state): State<RegistryApiState>,
     identity: Option<Extension<Identity>>,
     Path(file): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let (stem, format) = match split_format(&file) {
         Ok(v) => v,
         Err(e) => return e.into_response(),
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            return Open311Error::new(format, rejection.status(), rejection.body_text())
+                .into_response();
+        }
     };
     if stem != "requests" {
         return Open311Error::new(
@@ -760,8 +889,11 @@ async fn post_request(
 
 /// The Open311 routes under `/open311/v2`.
 pub(super) fn router(state: RegistryApiState) -> Router {
+    let collection = get(get_collection)
+        .post(post_request)
+        .layer(DefaultBodyLimit::max(POST_BODY_LIMIT));
     Router::new()
-        .route("/open311/v2/{file}", get(get_collection).post(post_request))
+        .route("/open311/v2/{file}", collection)
         .route("/open311/v2/services/{file}", get(get_service_definition))
         .route("/open311/v2/requests/{file}", get(get_request))
         .route("/open311/v2/tokens/{file}", get(get_token))
@@ -780,6 +912,43 @@ mod tests {
             xml.ends_with("<service_requests><request><description>pipe &lt;burst&gt; &amp; &quot;flooding&quot; &apos;yard&apos;</description></request></service_requests>"),
             "{xml}"
         );
+    }
+
+    #[test]
+    fn w3c_datetimes_are_accepted_with_or_without_seconds_and_as_bare_dates() {
+        let at = |v: &str| w3c_datetime(v).map(|d| d.to_rfc3339());
+        assert_eq!(
+            at("2026-03-02T10:00:00Z").as_deref(),
+            Some("2026-03-02T10:00:00+00:00")
+        );
+        assert_eq!(
+            at("2026-03-02T10:00Z").as_deref(),
+            Some("2026-03-02T10:00:00+00:00")
+        );
+        assert_eq!(
+            at("2026-03-02T15:00+05:00").as_deref(),
+            Some("2026-03-02T10:00:00+00:00")
+        );
+        assert_eq!(
+            at("2026-03-02T10:00:00.5Z").as_deref(),
+            Some("2026-03-02T10:00:00.500+00:00")
+        );
+        assert_eq!(
+            at("2026-03-02").as_deref(),
+            Some("2026-03-02T00:00:00+00:00")
+        );
+        assert_eq!(at("2026-03").as_deref(), Some("2026-03-01T00:00:00+00:00"));
+        assert_eq!(at("2026").as_deref(), Some("2026-01-01T00:00:00+00:00"));
+        for bad in [
+            "2026-03-02T10Z",
+            "2026-13-01",
+            "2026-03-02T10:00",
+            "yesterday",
+            "",
+            "2026-03-02T1:00Z",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
     }
 
     #[test]

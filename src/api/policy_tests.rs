@@ -71,19 +71,36 @@ fn every_route_in_the_source_has_a_policy_row_and_every_row_a_route() {
     assert!(rule_for(&axum::http::Method::DELETE, "/api/v1/appeals").is_none());
 }
 
-struct Server {
-    addr: SocketAddr,
-    auth: Auth,
+pub(super) struct Server {
+    pub(super) addr: SocketAddr,
+    pub(super) auth: Auth,
+    pub(super) registry: Registry,
     _sensors: crate::sensors::SensorsStage,
     _db: TestDb,
 }
 
 async fn serve() -> Server {
-    serve_with(AuthSettings::default()).await
+    serve_on(&local_http(), AuthSettings::default()).await
 }
 
-/// A node whose sign-in settings are `auth` (with generous sign-in limits).
-async fn serve_with(auth: AuthSettings) -> Server {
+fn local_http() -> crate::config::HttpSettings {
+    crate::config::HttpSettings::new(SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// The whole router with these edge limits on a real port (default sign-in settings).
+pub(super) async fn serve_with(http: &crate::config::HttpSettings) -> Server {
+    serve_on(http, AuthSettings::default()).await
+}
+
+/// A node whose sign-in settings are `auth`, default edge limits.
+async fn serve_with_auth(auth: AuthSettings) -> Server {
+    serve_on(&local_http(), auth).await
+}
+
+/// The whole router with these edge limits and sign-in settings (with generous sign-in
+/// limits) on a real port, the registry on a database of its own, the demo city and a sensor
+/// stage on the test broker.
+async fn serve_on(http: &crate::config::HttpSettings, auth: AuthSettings) -> Server {
     static CITY: OnceLock<Arc<CityHandle>> = OnceLock::new();
     let site_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("camera-configs/demo");
     let city = CITY.get_or_init(|| Arc::new(CityHandle::load(&site_dir).expect("demo city")));
@@ -135,7 +152,7 @@ async fn serve_with(auth: AuthSettings) -> Server {
             detector: tokio::sync::watch::channel(None).1,
         },
         registry: Some(RegistryApiState {
-            registry,
+            registry: registry.clone(),
             intake: Intake::new(Arc::new(IncidentsConfig::default()), Arc::clone(city)),
             open311: Arc::default(),
             auth: auth.clone(),
@@ -147,18 +164,19 @@ async fn serve_with(auth: AuthSettings) -> Server {
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router_with(state, http).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
     Server {
         addr,
         auth,
+        registry,
         _sensors: sensors,
         _db: db,
     }
 }
 
 /// A plain HTTP/1.1 exchange: status and body.
-async fn http(
+pub(super) async fn http(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -521,7 +539,7 @@ async fn a_proxy_identity_header_is_believed_only_from_a_listed_proxy() {
         ..AuthSettings::default()
     };
     // The test connects from 127.0.0.1: a listed proxy.
-    let server = serve_with(proxied(&["127.0.0.1"])).await;
+    let server = serve_with_auth(proxied(&["127.0.0.1"])).await;
     server
         .auth
         .add_user(
@@ -574,7 +592,7 @@ async fn a_proxy_identity_header_is_believed_only_from_a_listed_proxy() {
     assert!(status < 300, "{status} {body}");
 
     // From an address that is not a listed proxy the header means nothing.
-    let elsewhere = serve_with(proxied(&["127.0.0.2"])).await;
+    let elsewhere = serve_with_auth(proxied(&["127.0.0.2"])).await;
     elsewhere
         .auth
         .add_user(

@@ -386,7 +386,7 @@ async fn malformed_open311_requests_get_the_spec_error_format_with_a_clear_descr
                 ("media_url", "not a url"),
             ]),
             400,
-            "media_url `not a url` is not a URL",
+            "`media_url` is not a URL",
         ),
         (
             "GET",

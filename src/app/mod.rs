@@ -12,6 +12,7 @@ mod node;
 pub(crate) mod registry;
 mod reload;
 mod sensors;
+mod serve;
 
 use std::sync::Arc;
 
@@ -161,15 +162,9 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
     let http_stop = CancellationToken::new();
     let server = {
         let http_stop = http_stop.clone();
-        let router = crate::api::router(state);
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(http_stop.cancelled_owned())
-            .await
-        })
+        let router = crate::api::router_with(state, &site.http);
+        let http = site.http.clone();
+        tokio::spawn(async move { serve::serve(listener, router, &http, http_stop).await })
     };
     let reloader = tokio::spawn(reload::watch(
         site.clone(),

@@ -259,9 +259,44 @@ impl Default for IngestSettings {
     }
 }
 
+/// `[http]`: where the node listens and the limits of its HTTP edge (docs/security.md).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpSettings {
     pub listen: SocketAddr,
+    /// A connection must send a request's whole header within this long, and an idle
+    /// keep-alive connection is closed after it.
+    pub header_read_timeout: Duration,
+    /// Open connections at most; further clients wait in the listen backlog.
+    pub max_connections: usize,
+    /// Open connections from one address at most; more are closed at once.
+    pub max_connections_per_address: usize,
+    /// Host names (besides IP literals and `localhost`) accepted in the `Host` header.
+    pub allowed_hosts: Vec<String>,
+    /// State-changing requests per minute from one address (anonymous or not).
+    pub writes_per_minute_per_address: u32,
+    /// State-changing requests per minute by one signed-in user or API key.
+    pub writes_per_minute_per_key: u32,
+}
+
+pub const DEFAULT_HEADER_READ_TIMEOUT_S: u32 = 10;
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 2048;
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: u32 = 256;
+pub const DEFAULT_WRITES_PER_MINUTE_PER_ADDRESS: u32 = 600;
+pub const DEFAULT_WRITES_PER_MINUTE_PER_KEY: u32 = 6000;
+
+impl HttpSettings {
+    /// The defaults of every limit, listening on `listen`.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            header_read_timeout: Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_S.into()),
+            max_connections: DEFAULT_MAX_CONNECTIONS as usize,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS as usize,
+            allowed_hosts: Vec::new(),
+            writes_per_minute_per_address: DEFAULT_WRITES_PER_MINUTE_PER_ADDRESS,
+            writes_per_minute_per_key: DEFAULT_WRITES_PER_MINUTE_PER_KEY,
+        }
+    }
 }
 
 /// One camera, validated.

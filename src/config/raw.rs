@@ -272,12 +272,52 @@ fn default_receive_tick_ms() -> Spanned<u32> {
 pub(crate) struct RawHttp {
     #[serde(default = "default_listen")]
     pub listen: Spanned<String>,
+    #[serde(default)]
+    pub header_read_timeout_s: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub max_connections: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub max_connections_per_address: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub allowed_hosts: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    pub writes_per_minute_per_address: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub writes_per_minute_per_key: Option<Spanned<u32>>,
 }
 
 impl Default for RawHttp {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            header_read_timeout_s: None,
+            max_connections: None,
+            max_connections_per_address: None,
+            allowed_hosts: None,
+            writes_per_minute_per_address: None,
+            writes_per_minute_per_key: None,
+        }
+    }
+}
+
+impl RawHttp {
+    /// The `listen` address, or an error naming it.
+    pub(crate) fn http_listen(
+        &self,
+        collector: &mut super::error::Collector,
+    ) -> Option<std::net::SocketAddr> {
+        let listen = self.listen.get_ref();
+        match listen.parse() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                collector.push(
+                    Some(self.listen.span()),
+                    None,
+                    Some("http.listen"),
+                    format!("`{listen}` is not an address:port such as 127.0.0.1:8080"),
+                );
+                None
+            }
         }
     }
 }

@@ -512,3 +512,48 @@ fn registry_logins_come_from_secrets_never_from_site_toml() {
     assert!(!db.migrate_at_start);
     assert_eq!(db.lock_timeout, std::time::Duration::from_millis(2500));
 }
+
+#[test]
+fn http_edge_settings_are_read_and_out_of_range_ones_named_with_their_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let site = "[site]\nname = \"t\"\nbounds = { south = 51.0, west = 71.0, north = 51.5, east = 72.0 }\n\
+        [http]\nlisten = \"127.0.0.1:8080\"\nheader_read_timeout_s = 5\nmax_connections = 100\n\
+        max_connections_per_address = 10\nallowed_hosts = [\"SitCenter.Astana.kz\"]\n\
+        writes_per_minute_per_address = 60\nwrites_per_minute_per_key = 120\n";
+    std::fs::write(dir.path().join("site.toml"), site).expect("site.toml");
+    std::fs::write(dir.path().join("cameras.toml"), "").expect("cameras.toml");
+    let http = load_site(dir.path()).expect("valid site").http;
+    assert_eq!(http.header_read_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(
+        (http.max_connections, http.max_connections_per_address),
+        (100, 10)
+    );
+    assert_eq!(http.allowed_hosts, ["sitcenter.astana.kz"]);
+    assert_eq!(
+        (
+            http.writes_per_minute_per_address,
+            http.writes_per_minute_per_key
+        ),
+        (60, 120)
+    );
+
+    let broken = "[site]\nname = \"t\"\nbounds = { south = 51.0, west = 71.0, north = 51.5, east = 72.0 }\n\
+        [http]\nheader_read_timeout_s = 0\nmax_connections = 0\nallowed_hosts = [\"http://x:80\"]\n\
+        writes_per_minute_per_key = 0\n";
+    std::fs::write(dir.path().join("site.toml"), broken).expect("site.toml");
+    let errors = load_site(dir.path()).expect_err("broken [http]");
+    let fields: Vec<_> = errors
+        .0
+        .iter()
+        .map(|e| (e.line, e.field.as_deref()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (5, Some("http.header_read_timeout_s")),
+            (6, Some("http.max_connections")),
+            (8, Some("http.writes_per_minute_per_key")),
+            (7, Some("http.allowed_hosts")),
+        ]
+    );
+}

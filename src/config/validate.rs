@@ -1,7 +1,6 @@
 //! Raw files → validated [`SiteConfig`], collecting every problem before giving up.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -80,19 +79,7 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
         None => super::DEFAULT_UTC_OFFSET_MINUTES,
     };
     let ingest = ingest_settings(&raw.ingest, dir, &mut collector);
-    let listen = raw.http.listen.get_ref();
-    let http = match listen.parse::<SocketAddr>() {
-        Ok(listen) => Some(HttpSettings { listen }),
-        Err(_) => {
-            collector.push(
-                Some(raw.http.listen.span()),
-                None,
-                Some("http.listen"),
-                format!("`{listen}` is not an address:port such as 127.0.0.1:8080"),
-            );
-            None
-        }
-    };
+    let http = http_settings(&raw.http, &mut collector);
     let detect = raw.detect.as_ref().and_then(|d| {
         super::detect::detect_settings(
             d,
@@ -523,4 +510,82 @@ fn camera_id_hint(value: &DeValue<'_>) -> Option<String> {
             ("id", DeValue::String(s)) => Some(s.to_string()),
             _ => None,
         })
+}
+
+/// `[http]`: the listen address and the edge's limits, each within its documented range.
+fn http_settings(raw: &super::raw::RawHttp, collector: &mut Collector) -> Option<HttpSettings> {
+    let listen = raw.http_listen(collector)?;
+    let mut http = HttpSettings::new(listen);
+    let mut ranged =
+        |value: &Option<Spanned<u32>>, field: &str, range: std::ops::RangeInclusive<u32>| {
+            let v = value.as_ref()?;
+            if range.contains(v.get_ref()) {
+                Some(*v.get_ref())
+            } else {
+                collector.push(
+                    Some(v.span()),
+                    None,
+                    Some(field),
+                    format!(
+                        "{} is out of range: {}–{}",
+                        v.get_ref(),
+                        range.start(),
+                        range.end()
+                    ),
+                );
+                None
+            }
+        };
+    if let Some(s) = ranged(
+        &raw.header_read_timeout_s,
+        "http.header_read_timeout_s",
+        1..=300,
+    ) {
+        http.header_read_timeout = Duration::from_secs(s.into());
+    }
+    if let Some(n) = ranged(&raw.max_connections, "http.max_connections", 1..=65_536) {
+        http.max_connections = n as usize;
+    }
+    if let Some(n) = ranged(
+        &raw.max_connections_per_address,
+        "http.max_connections_per_address",
+        1..=65_536,
+    ) {
+        http.max_connections_per_address = n as usize;
+    }
+    if let Some(n) = ranged(
+        &raw.writes_per_minute_per_address,
+        "http.writes_per_minute_per_address",
+        1..=1_000_000,
+    ) {
+        http.writes_per_minute_per_address = n;
+    }
+    if let Some(n) = ranged(
+        &raw.writes_per_minute_per_key,
+        "http.writes_per_minute_per_key",
+        1..=1_000_000,
+    ) {
+        http.writes_per_minute_per_key = n;
+    }
+    if let Some(hosts) = &raw.allowed_hosts {
+        for host in hosts.get_ref() {
+            let name = host.trim().to_ascii_lowercase();
+            let valid = !name.is_empty()
+                && name.len() <= 253
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'));
+            if valid {
+                http.allowed_hosts.push(name);
+            } else {
+                collector.push(
+                    Some(hosts.span()),
+                    None,
+                    Some("http.allowed_hosts"),
+                    format!("`{host}` is not a host name such as sitcenter.astana.kz (no port, no scheme)"),
+                );
+            }
+        }
+    }
+    Some(http)
 }

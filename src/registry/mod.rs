@@ -309,7 +309,11 @@ pub(crate) async fn submit_in(
     }
     let rule = plan.category.dedup;
     let window = chrono::Duration::from_std(rule.window).unwrap_or(chrono::Duration::MAX);
-    let since = obs.observed_at - window;
+    // Checked: a window or an `observed_at` near the representable limits must not panic.
+    let since = obs
+        .observed_at
+        .checked_sub_signed(window)
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
     let dlat = rule.radius_m / 111_000.0 * 1.01;
     let dlon = dlat / obs.position.lat.to_radians().cos().max(0.01);
     let candidates = tx

@@ -80,7 +80,14 @@ impl Registry {
         );
         let status = filter.status.map(|s| s.to_string());
         let source = filter.source.map(|s| s.to_string());
-        let text = filter.text.as_ref().map(|t| format!("%{t}%"));
+        // `%`, `_` and `\\` in the search text are literal (backslash is LIKE's escape).
+        let text = filter.text.as_ref().map(|t| {
+            let escaped = t
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
         let now = self.clock.now();
         let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
         macro_rules! filter_on {
@@ -93,6 +100,8 @@ impl Registry {
         }
         filter_on!(status.as_ref(), " AND s.status = ${}");
         filter_on!(filter.category.as_ref(), " AND a.category = ${}");
+        let categories = (!filter.categories.is_empty()).then_some(&filter.categories);
+        filter_on!(categories, " AND a.category = ANY(${})");
         filter_on!(source.as_ref(), " AND a.source = ${}");
         filter_on!(filter.body_id.as_ref(), " AND s.body_id = ${}");
         filter_on!(filter.district.as_ref(), " AND a.district = ${}");
@@ -138,13 +147,23 @@ impl Registry {
 
     /// Every event of one appeal, in order.
     pub async fn timeline(&self, number: &str) -> Result<Vec<EventView>, RegistryError> {
+        self.timeline_page(number, None, 0).await
+    }
+
+    /// A page of one appeal's events, in order (`limit` `None` = all).
+    pub async fn timeline_page(
+        &self,
+        number: &str,
+        limit: Option<i64>,
+        offset: i64,
+    ) -> Result<Vec<EventView>, RegistryError> {
         let id = self.appeal_id(number).await?;
         let client = self.pool.get().await?;
         let rows = client
             .query(
                 "SELECT seq, at, actor, kind, from_status, to_status, reason, data \
-                 FROM appeal_events WHERE appeal_id = $1 ORDER BY seq",
-                &[&id],
+                 FROM appeal_events WHERE appeal_id = $1 ORDER BY seq LIMIT $2 OFFSET $3",
+                &[&id, &limit, &offset],
             )
             .await?;
         rows.iter()
@@ -165,13 +184,24 @@ impl Registry {
 
     /// The evidence of one appeal, oldest first.
     pub async fn evidence(&self, number: &str) -> Result<Vec<EvidenceView>, RegistryError> {
+        self.evidence_page(number, None, 0).await
+    }
+
+    /// A page of one appeal's evidence, oldest first (`limit` `None` = all).
+    pub async fn evidence_page(
+        &self,
+        number: &str,
+        limit: Option<i64>,
+        offset: i64,
+    ) -> Result<Vec<EvidenceView>, RegistryError> {
         let id = self.appeal_id(number).await?;
         let client = self.pool.get().await?;
         let rows = client
             .query(
                 "SELECT id, source, source_ref, actor, observed_at, recorded_at, lat, lon, \
-                 uncertainty_m, items FROM evidence WHERE appeal_id = $1 ORDER BY id",
-                &[&id],
+                 uncertainty_m, items FROM evidence WHERE appeal_id = $1 ORDER BY id \
+                 LIMIT $2 OFFSET $3",
+                &[&id, &limit, &offset],
             )
             .await?;
         rows.iter()

@@ -151,6 +151,9 @@ pub struct Escalation {
 pub struct AppealFilter {
     pub status: Option<Status>,
     pub category: Option<String>,
+    /// Any of these categories (Open311's comma-separated `service_code`); empty = any.
+    #[serde(skip)]
+    pub categories: Vec<String>,
     pub source: Option<Source>,
     pub body_id: Option<String>,
     pub district: Option<String>,
