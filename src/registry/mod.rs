@@ -18,6 +18,7 @@ mod error;
 mod escalation;
 mod lifecycle;
 mod read;
+mod review;
 mod store;
 mod tx;
 mod views;
@@ -39,6 +40,7 @@ use tokio_postgres::NoTls;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::RegistryError;
 pub use lifecycle::{Action, Confirmer};
+pub use review::{ChangeView, VerdictCount, VerdictView, VerdictedItem};
 pub use tx::{RegistryTx, TxFuture};
 pub use views::{
     AppealFilter, AppealView, DeadlineView, Escalation, EventView, EvidenceView, Submission,
