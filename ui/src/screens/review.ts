@@ -211,6 +211,7 @@ export function mountReview(ctx: Ctx): () => void {
     if (!item || busy) return;
     busy = true;
     mode = "normal";
+    const started = performance.now();
     try {
       const answer = await post<{ appeal: { number: string }; created: string | null }>(`/api/review/${encodeURIComponent(item.appeal.number)}/verdict`, body);
       lastMessage =
@@ -227,6 +228,8 @@ export function mountReview(ctx: Ctx): () => void {
     index = Math.min(index, Math.max(items.length - 1, 0));
     clean = false;
     render();
+    // For the browser benchmark (benches/ui_browser.rs): verdict key → next item on screen.
+    document.body.dataset.nextShownMs = String(Math.round(performance.now() - started));
     busy = false;
     document.body.dataset.verdicts = String(Number(document.body.dataset.verdicts ?? "0") + 1);
     await claim();
