@@ -63,9 +63,11 @@ export function mountReview(ctx: Ctx): () => void {
     return services.filter((s) => s.code !== current).slice(0, 9);
   }
 
+  // One mini map for the whole session, moved into each item's view and re-centred (building
+  // a WebGL map per item costs more than the verdict itself).
+  const mapBox = h("div", { id: "review-map", class: "minimap" });
+
   function render(): void {
-    miniMap?.remove();
-    miniMap = null;
     const item = items[index];
     status.textContent = lastMessage;
     if (!item) {
@@ -107,7 +109,6 @@ export function mountReview(ctx: Ctx): () => void {
       field(t("field.model"), model),
       field(t("field.registered"), fmtDateTime(a.registered_at)),
     );
-    const mapBox = h("div", { id: "review-map", class: "minimap" });
     const earlier = item.evidence.filter((e) => e !== cameraEvidence);
     const side = h(
       "div",
@@ -143,12 +144,19 @@ export function mountReview(ctx: Ctx): () => void {
       keys(),
       status,
     );
-    miniMap = cityMap(mapBox, ctx.site, false);
+    if (!miniMap) {
+      miniMap = cityMap(mapBox, ctx.site, false);
+      if (!miniMap) mapBox.textContent = t("map.no_webgl");
+    }
     if (miniMap) {
-      miniMap.once("load", () => miniMap?.jumpTo({ center: [a.position.lon, a.position.lat], zoom: 14 }));
-      setPoints(miniMap, "here", [point(a.position.lon, a.position.lat)], "#d1242f", 7);
-    } else {
-      mapBox.textContent = t("map.no_webgl");
+      const map = miniMap;
+      const centre = () => {
+        map.resize();
+        map.jumpTo({ center: [a.position.lon, a.position.lat], zoom: 14 });
+      };
+      if (map.loaded()) centre();
+      else map.once("load", centre);
+      setPoints(map, "here", [point(a.position.lon, a.position.lat)], "#d1242f", 7);
     }
   }
 
