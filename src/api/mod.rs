@@ -84,6 +84,12 @@ pub fn router(state: ApiState) -> Router {
 
     let auth = state.session.as_ref().map(|s| s.auth.clone());
     let cameras = state.cameras.clone();
+    let tiles_origin = cameras
+        .site
+        .map_tiles_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        .map(|u| u.origin().ascii_serialization());
     let mut router = events::router(state.events);
     if let Some(registry) = state.registry {
         router = router
@@ -117,16 +123,32 @@ pub fn router(state: ApiState) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
-        .layer(header(
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; \
-             script-src 'self'; worker-src 'self' blob:; connect-src 'self'; \
-             frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            content_security_policy(tiles_origin.as_deref()),
         ))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header(header::REFERRER_POLICY, "no-referrer"))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(CONCURRENCY))
+}
+
+/// The CSP of every answer: our own origin only, plus the tile server's for images and
+/// fetches when `[http] map_tiles_url` names one.
+fn content_security_policy(tiles_origin: Option<&str>) -> axum::http::HeaderValue {
+    let tiles = tiles_origin.map(|o| format!(" {o}")).unwrap_or_default();
+    let policy = format!(
+        "default-src 'self'; img-src 'self' data: blob:{tiles}; style-src 'self' 'unsafe-inline'; \
+         script-src 'self'; worker-src 'self' blob:; connect-src 'self'{tiles}; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    );
+    axum::http::HeaderValue::from_str(&policy).unwrap_or_else(|_| {
+        axum::http::HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; \
+             script-src 'self'; worker-src 'self' blob:; connect-src 'self'; \
+             frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        )
+    })
 }
 
 /// The UI, `/metrics`, `/health`, the site and the camera API.
@@ -148,6 +170,8 @@ struct SiteInfo {
     name: String,
     city: Option<String>,
     bounds: BoundsInfo,
+    /// `[http] map_tiles_url` (the `{z}/{x}/{y}` placeholders kept), or `null`.
+    map_tiles_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -185,6 +209,11 @@ impl CamerasState {
                 name: site.name.clone(),
                 city: site.city.clone(),
                 bounds: site.bounds.into(),
+                map_tiles_url: site
+                    .http
+                    .map_tiles_url
+                    .as_ref()
+                    .map(|u| u.as_str().replace("%7B", "{").replace("%7D", "}")),
             }),
             reload_now,
             site_dir: Arc::new(site.dir.clone()),

@@ -258,6 +258,8 @@ impl Default for IngestSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpSettings {
     pub listen: SocketAddr,
+    /// `[http] map_tiles_url`: raster tiles under the UI's maps (`None`: the site's own layers).
+    pub map_tiles_url: Option<url::Url>,
 }
 
 /// One camera, validated.

@@ -257,12 +257,17 @@ fn default_receive_tick_ms() -> Spanned<u32> {
 pub(crate) struct RawHttp {
     #[serde(default = "default_listen")]
     pub listen: Spanned<String>,
+    /// A raster tile server for the UI's maps (`https://tiles.example/{z}/{x}/{y}.png`);
+    /// without it the maps draw the site's own layers only.
+    #[serde(default)]
+    pub map_tiles_url: Option<Spanned<String>>,
 }
 
 impl Default for RawHttp {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            map_tiles_url: None,
         }
     }
 }

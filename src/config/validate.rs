@@ -81,8 +81,29 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
     };
     let ingest = ingest_settings(&raw.ingest, dir, &mut collector);
     let listen = raw.http.listen.get_ref();
+    let map_tiles_url = raw.http.map_tiles_url.as_ref().and_then(|raw_url| {
+        let text = raw_url.get_ref();
+        let parsed = url::Url::parse(text).ok().filter(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && ["{z}", "{x}", "{y}"].iter().all(|p| text.contains(p))
+        });
+        if parsed.is_none() {
+            collector.push(
+                Some(raw_url.span()),
+                None,
+                Some("http.map_tiles_url"),
+                format!(
+                    "`{text}` is not an http(s) tile URL with {{z}}, {{x}} and {{y}}, such as https://tiles.example/{{z}}/{{x}}/{{y}}.png"
+                ),
+            );
+        }
+        parsed
+    });
     let http = match listen.parse::<SocketAddr>() {
-        Ok(listen) => Some(HttpSettings { listen }),
+        Ok(listen) => Some(HttpSettings {
+            listen,
+            map_tiles_url,
+        }),
         Err(_) => {
             collector.push(
                 Some(raw.http.listen.span()),

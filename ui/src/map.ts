@@ -36,9 +36,11 @@ function style(tiles: string | null): maplibregl.StyleSpecification {
   return { version: 8, sources, layers };
 }
 
-/// A map over `site`'s bounds in `container`; `null` when the browser has no WebGL (the caller
-/// shows a message instead of a blank area).
-export function cityMap(container: HTMLElement, site: Site, interactive = true, tiles: string | null = null): MapLib | null {
+/// A map over `site`'s bounds in `container`, on the site's tile server when `[http]
+/// map_tiles_url` names one; `null` when the browser has no WebGL (the caller shows a message
+/// instead of a blank area).
+export function cityMap(container: HTMLElement, site: Site, interactive = true): MapLib | null {
+  const tiles = site.map_tiles_url ?? null;
   try {
     const b = site.bounds;
     const map = new maplibregl.Map({

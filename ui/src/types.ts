@@ -9,6 +9,7 @@ export interface Site {
   name: string;
   city: string | null;
   bounds: { south: number; west: number; north: number; east: number };
+  map_tiles_url: string | null;
 }
 export interface Deadline {
   stage: string;
