@@ -142,50 +142,35 @@ fn the_service_streams_cameras_shows_them_in_metrics_the_api_and_the_browser_and
     assert!(body.contains("no camera `nope`"), "{body}");
 
     // The operator UI in a real browser (Chromium through chromedriver): the page asks for
-    // sign-in, the admin signs in, and it loads the API and renders every camera.
+    // sign-in, the admin signs in, and the camera wall renders every camera with its state.
     let browser = Browser::start();
-    browser.open(&format!("http://127.0.0.1:{http_port}/"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while browser.eval("return document.getElementById('login').hidden") != serde_json::json!(false)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no sign-in form:\n{}",
-            browser.source()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    browser.open(&format!("http://127.0.0.1:{http_port}/#/cameras"));
+    browser.wait_until(
+        "the sign-in form",
+        "return !!document.getElementById('login-user')",
+    );
     browser.type_into("#login-user", "e2e-admin");
     browser.type_into("#login-password", PASSWORD);
     browser.click("#login button[type=submit]");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while browser.eval("return document.body.dataset.loaded || ''") != serde_json::json!("1") {
-        assert!(
-            Instant::now() < deadline,
-            "the page did not load the API:\n{}",
-            browser.source()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let dom = browser.source();
-    assert!(
-        dom.contains("data-loaded=\"1\""),
-        "the page did not load the API:\n{dom}"
+    browser.wait_until(
+        "the camera wall",
+        "return document.body.dataset.loaded === '1' && document.querySelectorAll('#camera-wall .tile').length === 4",
     );
+    let dom = browser.source();
     assert!(dom.contains("sitcenter — e2e (Astana)"), "{dom}");
     for i in 0..4 {
-        assert!(
-            dom.contains(&format!("<tr data-camera=\"e2e-{i}\"")),
-            "row e2e-{i} missing:\n{dom}"
-        );
-        // One table row and one map dot per camera.
         assert_eq!(
             dom.matches(&format!("data-camera=\"e2e-{i}\"")).count(),
-            2,
-            "map dot e2e-{i} missing:\n{dom}"
+            1,
+            "tile e2e-{i} missing:\n{dom}"
         );
     }
-    assert!(dom.contains("streaming: 3"), "{dom}");
+    assert_eq!(
+        browser
+            .eval("return document.querySelectorAll('#camera-wall .tile.state-streaming').length"),
+        serde_json::json!(3),
+        "{dom}"
+    );
     assert!(dom.contains("unauthorized"), "{dom}");
 
     // Config reload at run time: a broken file is refused and nothing changes...

@@ -1,16 +1,56 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 
 use super::{ApiError, CamerasState};
 use crate::domain::CameraId;
-use crate::ingest::CameraSnapshot;
+use crate::ingest::{CameraFilter, CameraSnapshot};
 
-pub(super) async fn list(State(state): State<CamerasState>) -> Json<Vec<CameraSnapshot>> {
-    Json(state.ingest.snapshots())
+/// Largest page of `GET /api/cameras` (the camera wall asks for one screen at a time).
+pub(super) const MAX_CAMERA_PAGE: usize = 1000;
+
+/// `GET /api/cameras` query: `state`, `district`, `q` (id, name or address), `offset`, `limit`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CameraQuery {
+    state: Option<String>,
+    district: Option<String>,
+    q: Option<String>,
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+/// One page of cameras, sorted by id; `X-Total-Count` says how many match in all.
+pub(super) async fn list(
+    State(state): State<CamerasState>,
+    query: Result<Query<CameraQuery>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
+    let limit = query.limit.unwrap_or(MAX_CAMERA_PAGE);
+    if limit == 0 || limit > MAX_CAMERA_PAGE {
+        return Err(ApiError::BadQuery(format!(
+            "`limit` must be 1..={MAX_CAMERA_PAGE}, not {limit}"
+        )));
+    }
+    let filter = CameraFilter {
+        state: query.state.filter(|s| !s.is_empty()),
+        district: query.district.filter(|s| !s.is_empty()),
+        text: query.q.filter(|s| !s.is_empty()),
+        offset: query.offset.unwrap_or(0),
+        limit,
+    };
+    let (total, page) = state.ingest.page(&filter);
+    Ok((
+        [(
+            HeaderName::from_static("x-total-count"),
+            HeaderValue::from(total),
+        )],
+        Json(page),
+    ))
 }
 
 pub(super) async fn one(

@@ -15,6 +15,10 @@ pub enum ApiError {
     UnknownEvent(String),
     #[error("event `{0}` has no evidence (it could not be stored; see the logs)")]
     NoEvidence(String),
+    #[error("{0}")]
+    BadQuery(String),
+    #[error("no file `{0}`")]
+    NotFound(String),
     #[error("cannot encode the snapshot: {0}")]
     Snapshot(#[from] crate::web::PreviewError),
 }
@@ -25,7 +29,9 @@ impl IntoResponse for ApiError {
             ApiError::UnknownCamera(_)
             | ApiError::NoFrameYet(_)
             | ApiError::UnknownEvent(_)
-            | ApiError::NoEvidence(_) => StatusCode::NOT_FOUND,
+            | ApiError::NoEvidence(_)
+            | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadQuery(_) => StatusCode::BAD_REQUEST,
             ApiError::Snapshot(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (

@@ -17,6 +17,10 @@
 //! | `GET /api/events/{id}/evidence.jpg`, `/clean.jpg` | an event's evidence, annotated / clean |
 //! | `GET /api/detect` | the detector's model, provider, workers and last reload error |
 //! | `GET /api/sensors[/alarms\|/unknown\|/rejected\|/{id}]` | manhole-cover sensors (`sensors.rs`) |
+//! | `GET /assets/{file}` | the UI's built scripts and styles (`ui/`, embedded) |
+//! | `GET /api/city/layers/{name}` | the site's own map layers (`districts`, `streets`) as GeoJSON |
+//! | `/api/review/…`, `GET /api/evidence/{id}/{item}` | the inspectors' review queue (`review.rs`) |
+//! | `GET /api/stream` | live registry changes over SSE (`stream.rs`) |
 
 mod appeals;
 mod appeals_error;
@@ -34,8 +38,10 @@ mod policy_tests;
 mod registry_api;
 #[cfg(test)]
 mod registry_api_tests;
+mod review;
 mod sensors;
 mod session;
+mod stream;
 
 use std::sync::Arc;
 
@@ -105,9 +111,24 @@ pub fn router_with(state: ApiState, http: &crate::config::HttpSettings) -> Route
     use tower_http::set_header::SetResponseHeaderLayer;
 
     let auth = state.session.as_ref().map(|s| s.auth.clone());
-    let mut router = cameras_router(state.cameras).merge(events::router(state.events));
+    let cameras = state.cameras.clone();
+    let tiles_origin = cameras
+        .site
+        .map_tiles_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        .map(|u| u.origin().ascii_serialization());
+    let mut router = events::router(state.events);
     if let Some(registry) = state.registry {
-        router = router.merge(registry_api::router(registry));
+        router = router
+            .merge(review::router(review::ReviewState {
+                api: registry.clone(),
+                evidence_dir: state.cameras.evidence_dir.clone(),
+            }))
+            .merge(stream::router(stream::LiveHub::start(
+                registry.registry.clone(),
+            )))
+            .merge(registry_api::router(registry));
     }
     if let Some(session) = state.session {
         router = router.merge(session::router(session));
@@ -119,6 +140,7 @@ pub fn router_with(state: ApiState, http: &crate::config::HttpSettings) -> Route
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
     let edge = edge::Edge::new(http);
+    let router = router.merge(cameras_router(cameras));
     router
         .route_layer(axum::middleware::from_fn_with_state(
             edge.clone(),
@@ -139,15 +161,32 @@ pub fn router_with(state: ApiState, http: &crate::config::HttpSettings) -> Route
             REQUEST_TIMEOUT,
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
-        .layer(header(
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
-             script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            content_security_policy(tiles_origin.as_deref()),
         ))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header(header::REFERRER_POLICY, "no-referrer"))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(CONCURRENCY))
+}
+
+/// The CSP of every answer: our own origin only, plus the tile server's for images and
+/// fetches when `[http] map_tiles_url` names one.
+fn content_security_policy(tiles_origin: Option<&str>) -> axum::http::HeaderValue {
+    let tiles = tiles_origin.map(|o| format!(" {o}")).unwrap_or_default();
+    let policy = format!(
+        "default-src 'self'; img-src 'self' data: blob:{tiles}; style-src 'self' 'unsafe-inline'; \
+         script-src 'self'; worker-src 'self' blob:; connect-src 'self'{tiles}; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    );
+    axum::http::HeaderValue::from_str(&policy).unwrap_or_else(|_| {
+        axum::http::HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; \
+             script-src 'self'; worker-src 'self' blob:; connect-src 'self'; \
+             frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        )
+    })
 }
 
 /// The UI, `/metrics`, `/health`, the site and the camera API.
@@ -158,6 +197,10 @@ pub struct CamerasState {
     previews: Arc<Previews>,
     site: Arc<SiteInfo>,
     reload_now: Arc<Notify>,
+    /// The site folder (its GeoJSON layers feed the UI's map).
+    site_dir: Arc<std::path::PathBuf>,
+    /// `[detect] evidence_dir`, when the node detects.
+    evidence_dir: Option<Arc<std::path::PathBuf>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -165,6 +208,8 @@ struct SiteInfo {
     name: String,
     city: Option<String>,
     bounds: BoundsInfo,
+    /// `[http] map_tiles_url` (the `{z}/{x}/{y}` placeholders kept), or `null`.
+    map_tiles_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -202,8 +247,18 @@ impl CamerasState {
                 name: site.name.clone(),
                 city: site.city.clone(),
                 bounds: site.bounds.into(),
+                map_tiles_url: site
+                    .http
+                    .map_tiles_url
+                    .as_ref()
+                    .map(|u| u.as_str().replace("%7B", "{").replace("%7D", "}")),
             }),
             reload_now,
+            site_dir: Arc::new(site.dir.clone()),
+            evidence_dir: site
+                .detect
+                .as_ref()
+                .map(|d| Arc::new(d.evidence_dir.clone())),
         }
     }
 }
@@ -211,7 +266,8 @@ impl CamerasState {
 fn cameras_router(state: CamerasState) -> Router {
     Router::new()
         .route("/", get(index))
-        .route("/app.js", get(app_js))
+        .route("/assets/{file}", get(asset))
+        .route("/api/city/layers/{name}", get(layer))
         .route("/metrics", get(metrics))
         .route("/health", get(cameras::health))
         .route("/api/site", get(site))
@@ -223,18 +279,61 @@ fn cameras_router(state: CamerasState) -> Router {
         .with_state(state)
 }
 
-async fn index() -> axum::response::Html<&'static str> {
-    axum::response::Html(crate::web::INDEX_HTML)
+async fn index() -> axum::response::Response {
+    asset_response("index.html")
 }
 
-async fn app_js() -> impl axum::response::IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/javascript; charset=utf-8",
-        )],
-        crate::web::APP_JS,
+async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> axum::response::Response {
+    asset_response(&format!("assets/{file}"))
+}
+
+fn asset_response(path: &str) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    match crate::web::asset(path) {
+        Some(asset) => (
+            [
+                (header::CONTENT_TYPE, asset.content_type),
+                // Names are fixed (no content hash): revalidate, the ETag makes it cheap.
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::ETAG, asset.etag),
+            ],
+            asset.bytes,
+        )
+            .into_response(),
+        None => ApiError::NotFound(path.to_owned()).into_response(),
+    }
+}
+
+/// Map layers the UI may ask for, each a `<name>.geojson` of the site folder.
+const LAYERS: &[&str] = &["districts", "streets"];
+/// Largest layer file served.
+const MAX_LAYER_BYTES: u64 = 64 * 1024 * 1024;
+
+async fn layer(
+    axum::extract::State(state): axum::extract::State<CamerasState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let name = name.strip_suffix(".geojson").unwrap_or(&name).to_owned();
+    if !LAYERS.contains(&name.as_str()) {
+        return Err(ApiError::NotFound(format!(
+            "{name} (layers: {})",
+            LAYERS.join(", ")
+        )));
+    }
+    let path = state.site_dir.join(format!("{name}.geojson"));
+    let empty = r#"{"type":"FeatureCollection","features":[]}"#.as_bytes().to_vec();
+    let bytes = match tokio::fs::metadata(&path).await {
+        Ok(meta) if meta.len() <= MAX_LAYER_BYTES => tokio::fs::read(&path).await.unwrap_or(empty),
+        // A site without the layer still gets a (blank) layer, never an error on the map.
+        _ => empty,
+    };
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/geo+json")],
+        bytes,
     )
+        .into_response())
 }
 
 async fn metrics(

@@ -49,6 +49,7 @@ const WATCHERS: &[Role] = &[Inspector, Dispatcher, Supervisor, Admin];
 const ADMINS: &[Role] = &[Admin];
 const SUPERVISORS: &[Role] = &[Supervisor];
 const EXECUTION: &[Role] = &[Dispatcher, Supervisor];
+const QUALITY: &[Role] = &[Supervisor, Qa];
 
 const fn rule(method: Method, path: &'static str, access: Access) -> Rule {
     Rule {
@@ -61,7 +62,19 @@ const fn rule(method: Method, path: &'static str, access: Access) -> Rule {
 /// Every route of `api::router` and who may call it.
 pub const POLICY: &[Rule] = &[
     rule(Method::GET, "/", Public),
-    rule(Method::GET, "/app.js", Public),
+    rule(Method::GET, "/assets/{file}", Public),
+    rule(Method::GET, "/api/city/layers/{name}", SignedIn),
+    rule(Method::GET, "/api/stream", SignedIn),
+    rule(Method::POST, "/api/review/claim", Roles(REVIEWERS, None)),
+    rule(Method::POST, "/api/review/release", Roles(REVIEWERS, None)),
+    rule(
+        Method::POST,
+        "/api/review/{number}/verdict",
+        Roles(REVIEWERS, None),
+    ),
+    rule(Method::GET, "/api/review/stats", Roles(QUALITY, None)),
+    rule(Method::GET, "/api/review/export", Roles(QUALITY, None)),
+    rule(Method::GET, "/api/evidence/{id}/{item}", SignedIn),
     rule(Method::GET, "/health", Public),
     rule(
         Method::GET,

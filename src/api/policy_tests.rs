@@ -195,8 +195,23 @@ pub(super) async fn http(
     request.push_str("\r\n");
     request.push_str(body);
     stream.write_all(request.as_bytes()).await.expect("write");
+    // An event stream (`/api/stream`) never ends: its head is the answer.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("read");
+    let mut chunk = [0u8; 16384];
+    loop {
+        let n = stream.read(&mut chunk).await.expect("read");
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&chunk[..n]);
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n")
+            && String::from_utf8_lossy(&raw[..end])
+                .to_ascii_lowercase()
+                .contains("content-type: text/event-stream")
+        {
+            break;
+        }
+    }
     let text = String::from_utf8_lossy(&raw).into_owned();
     let status = text
         .split(' ')

@@ -276,6 +276,8 @@ pub struct HttpSettings {
     pub writes_per_minute_per_address: u32,
     /// State-changing requests per minute by one signed-in user or API key.
     pub writes_per_minute_per_key: u32,
+    /// `[http] map_tiles_url`: raster tiles under the UI's maps (`None`: the site's own layers).
+    pub map_tiles_url: Option<url::Url>,
 }
 
 pub const DEFAULT_HEADER_READ_TIMEOUT_S: u32 = 10;
@@ -295,6 +297,7 @@ impl HttpSettings {
             allowed_hosts: Vec::new(),
             writes_per_minute_per_address: DEFAULT_WRITES_PER_MINUTE_PER_ADDRESS,
             writes_per_minute_per_key: DEFAULT_WRITES_PER_MINUTE_PER_KEY,
+            map_tiles_url: None,
         }
     }
 }

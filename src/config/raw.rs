@@ -284,6 +284,10 @@ pub(crate) struct RawHttp {
     pub writes_per_minute_per_address: Option<Spanned<u32>>,
     #[serde(default)]
     pub writes_per_minute_per_key: Option<Spanned<u32>>,
+    /// A raster tile server for the UI's maps (`https://tiles.example/{z}/{x}/{y}.png`);
+    /// without it the maps draw the site's own layers only.
+    #[serde(default)]
+    pub map_tiles_url: Option<Spanned<String>>,
 }
 
 impl Default for RawHttp {
@@ -296,6 +300,7 @@ impl Default for RawHttp {
             allowed_hosts: None,
             writes_per_minute_per_address: None,
             writes_per_minute_per_key: None,
+            map_tiles_url: None,
         }
     }
 }

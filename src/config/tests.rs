@@ -557,3 +557,31 @@ fn http_edge_settings_are_read_and_out_of_range_ones_named_with_their_line() {
         ]
     );
 }
+
+#[test]
+fn a_map_tile_url_needs_http_and_its_placeholders_and_is_kept_when_valid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_site(dir.path(), "");
+    let site = std::fs::read_to_string(dir.path().join("site.toml")).expect("site.toml");
+    std::fs::write(
+        dir.path().join("site.toml"),
+        format!("{site}[http]\nmap_tiles_url = \"ftp://tiles.example/{{z}}/{{x}}.png\"\n"),
+    )
+    .expect("write");
+    let errors = load_site(dir.path()).expect_err("a bad tile URL");
+    assert_eq!(errors.0[0].field.as_deref(), Some("http.map_tiles_url"));
+    assert_eq!(errors.0[0].line, site.lines().count() + 2);
+    std::fs::write(
+        dir.path().join("site.toml"),
+        format!("{site}[http]\nmap_tiles_url = \"https://tiles.example/{{z}}/{{x}}/{{y}}.png\"\n"),
+    )
+    .expect("write");
+    let loaded = load_site(dir.path()).expect("a good tile URL");
+    assert_eq!(
+        loaded
+            .http
+            .map_tiles_url
+            .map(|u| u.host_str().map(str::to_owned)),
+        Some(Some("tiles.example".to_owned()))
+    );
+}

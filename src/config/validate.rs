@@ -567,6 +567,24 @@ fn http_settings(raw: &super::raw::RawHttp, collector: &mut Collector) -> Option
     ) {
         http.writes_per_minute_per_key = n;
     }
+    http.map_tiles_url = raw.map_tiles_url.as_ref().and_then(|raw_url| {
+        let text = raw_url.get_ref();
+        let parsed = url::Url::parse(text).ok().filter(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && ["{z}", "{x}", "{y}"].iter().all(|p| text.contains(p))
+        });
+        if parsed.is_none() {
+            collector.push(
+                Some(raw_url.span()),
+                None,
+                Some("http.map_tiles_url"),
+                format!(
+                    "`{text}` is not an http(s) tile URL with {{z}}, {{x}} and {{y}}, such as https://tiles.example/{{z}}/{{x}}/{{y}}.png"
+                ),
+            );
+        }
+        parsed
+    });
     if let Some(hosts) = &raw.allowed_hosts {
         for host in hosts.get_ref() {
             let name = host.trim().to_ascii_lowercase();

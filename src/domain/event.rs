@@ -31,6 +31,10 @@ impl EventKind {
 pub struct Evidence {
     pub annotated_path: PathBuf,
     pub clean_path: PathBuf,
+    /// How the source frame was fitted into the evidence image (boxes are in source pixels):
+    /// the UI maps a box onto the image with it to draw its zoomed crop.
+    #[serde(skip)]
+    pub letterbox: crate::domain::Letterbox,
     #[serde(skip)]
     pub annotated_jpeg: Arc<[u8]>,
     #[serde(skip)]

@@ -121,6 +121,7 @@ str_enum! {
         Duplicate = "duplicate",
         OutOfScope = "out_of_scope",
         InsufficientEvidence = "insufficient_evidence",
+        AlreadyHandled = "already_handled",
     }
 }
 

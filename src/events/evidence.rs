@@ -141,6 +141,7 @@ impl EvidenceWriter {
         Ok(Evidence {
             annotated_path,
             clean_path,
+            letterbox: frame.letterbox,
             annotated_jpeg: Arc::from(annotated),
             clean_jpeg: Arc::from(clean),
         })

@@ -18,10 +18,19 @@ pub fn to_observation(event: &DetectionEvent) -> Observation {
     });
     let mut evidence = Vec::new();
     if let Some(e) = &event.evidence {
+        let mut data = data.clone();
+        let lb = &e.letterbox;
+        data["letterbox"] = serde_json::json!({
+            "source_width": lb.source_width,
+            "source_height": lb.source_height,
+            "scale": lb.scale,
+            "pad_x": lb.pad_x,
+            "pad_y": lb.pad_y,
+        });
         evidence.push(EvidenceRef {
             kind: "image".to_owned(),
             uri: Some(format!("file://{}", e.annotated_path.display())),
-            data: Some(data.clone()),
+            data: Some(data),
         });
         evidence.push(EvidenceRef {
             kind: "image".to_owned(),

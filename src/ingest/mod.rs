@@ -51,6 +51,18 @@ pub use file::run_file;
 pub use pipeline::check_all as check_templates;
 pub use status::CameraSnapshot;
 
+/// Which cameras [`Ingest::page`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct CameraFilter {
+    /// A state name (`streaming`, `failed`, …).
+    pub state: Option<String>,
+    pub district: Option<String>,
+    /// Part of the id, name or address, any case.
+    pub text: Option<String>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
 use crate::config::{
     BuiltinPipeline, CameraConfig, IngestSettings, PipelineName, PipelineTemplates, RtspBackend,
     SamplingMode, Transport,
@@ -424,6 +436,40 @@ impl Ingest {
             .collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
+    }
+
+    /// One page of the cameras matching `filter`, sorted by id, and how many match in all.
+    /// Only the page is snapshotted; the rest is matched on the configuration and the state.
+    pub fn page(&self, filter: &CameraFilter) -> (usize, Vec<CameraSnapshot>) {
+        let text = filter.text.as_deref().map(str::to_lowercase);
+        let running = self.cameras.lock();
+        let mut matched: Vec<&Running> = running
+            .values()
+            .filter(|r| {
+                filter
+                    .district
+                    .as_deref()
+                    .is_none_or(|d| r.config.district.as_deref() == Some(d))
+                    && text.as_deref().is_none_or(|t| {
+                        r.config.id.as_str().to_lowercase().contains(t)
+                            || r.config.name.to_lowercase().contains(t)
+                            || r.config.address.to_lowercase().contains(t)
+                    })
+                    && filter
+                        .state
+                        .as_deref()
+                        .is_none_or(|s| r.status.state().as_str() == s)
+            })
+            .collect();
+        let total = matched.len();
+        matched.sort_unstable_by(|a, b| a.config.id.cmp(&b.config.id));
+        let page = matched
+            .into_iter()
+            .skip(filter.offset)
+            .take(filter.limit)
+            .map(|r| r.status.snapshot(&r.config))
+            .collect();
+        (total, page)
     }
 
     pub fn snapshot(&self, id: &CameraId) -> Option<CameraSnapshot> {

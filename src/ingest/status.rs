@@ -74,6 +74,11 @@ struct StatusInner {
 }
 
 impl CameraStatus {
+    /// The current state alone (cheaper than a snapshot).
+    pub fn state(&self) -> State {
+        self.inner.lock().state
+    }
+
     /// A camera about to connect for the first time, for `reason`.
     pub fn new(reason: Reason) -> Self {
         let now = SystemTime::now();

@@ -19,6 +19,7 @@ mod error;
 mod escalation;
 mod lifecycle;
 mod read;
+mod review;
 mod store;
 mod tx;
 mod verify;
@@ -42,6 +43,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use connect::MigrateReport;
 pub use error::RegistryError;
 pub use lifecycle::{Action, Confirmer};
+pub use review::{ChangeView, VerdictCount, VerdictView, VerdictedItem};
 pub use tx::{RegistryTx, TxFuture};
 pub use verify::VerifyReport;
 pub use views::{

@@ -28,7 +28,7 @@ impl Registry {
         Ok(appeals.pop())
     }
 
-    async fn fill_deadlines(
+    pub(super) async fn fill_deadlines(
         &self,
         client: &deadpool_postgres::Client,
         appeals: &mut [AppealView],

@@ -1,14 +1,12 @@
-//! The operator UI: one embedded page (no build step, works offline) that shows
-//! the site's cameras on a map drawn from their coordinates, their supervisor
-//! states and reasons, counters, and the latest sampled frame of each.
-//! [`Previews`] keeps that latest frame per camera.
+//! The operator UI: the single-page app built from `ui/` (Vite + TypeScript, MapLibre GL) and
+//! embedded in the binary from `ui/dist/` (committed; `assets.rs` checks it matches its
+//! sources), so the node serves it offline with nothing fetched at run time. [`Previews`] keeps
+//! the latest sampled frame per camera for the camera wall.
 
+mod assets;
+#[cfg(test)]
+mod i18n_tests;
 mod preview;
 
+pub use assets::{Asset, asset};
 pub use preview::{PreviewError, Previews};
-
-/// The page served at `/`.
-pub const INDEX_HTML: &str = include_str!("index.html");
-
-/// The page's script, served at `/app.js` (no inline script: the CSP forbids it).
-pub const APP_JS: &str = include_str!("app.js");

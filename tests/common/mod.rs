@@ -278,6 +278,8 @@ impl Browser {
         let capabilities = serde_json::json!({ "capabilities": { "alwaysMatch": {
             "goog:chromeOptions": { "args": [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                // Software WebGL for the MapLibre maps, at an operator screen's size.
+                "--enable-unsafe-swiftshader", "--window-size=1366,768",
                 "--no-first-run", "--disable-background-networking", "--disable-sync",
                 format!("--user-data-dir={}", profile.path().display()),
             ] }
@@ -346,6 +348,43 @@ impl Browser {
         )
     }
 
+    /// Presses each character of `keys` in turn (key down, key up) on the focused page, as a
+    /// keyboard would; `\u{E00C}` is Escape (WebDriver key codes).
+    pub fn press(&self, keys: &str) {
+        let mut actions = Vec::new();
+        for c in keys.chars() {
+            actions.push(serde_json::json!({ "type": "keyDown", "value": c.to_string() }));
+            actions.push(serde_json::json!({ "type": "keyUp", "value": c.to_string() }));
+        }
+        self.call(
+            "POST",
+            "/actions",
+            serde_json::json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] }),
+        );
+    }
+
+    /// Waits until `script` (a function body) returns true; panics with the page after 30 s.
+    pub fn wait_until(&self, what: &str, script: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.eval(script) != serde_json::json!(true) {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not reached; the page:\n{}",
+                self.source()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Saves a PNG screenshot of the page to `path`.
+    pub fn screenshot(&self, path: &std::path::Path) {
+        use std::io::Write as _;
+        let b64 = self.call("GET", "/screenshot", serde_json::json!({}));
+        let data = base64_decode(b64.as_str().unwrap_or_default());
+        let mut file = std::fs::File::create(path).expect("create screenshot");
+        file.write_all(&data).expect("write screenshot");
+    }
+
     pub fn source(&self) -> String {
         self.call("GET", "/source", serde_json::json!({}))
             .as_str()
@@ -367,4 +406,42 @@ impl Drop for Browser {
         let _killed = self._driver.kill();
         let _reaped = self._driver.wait();
     }
+}
+
+/// Standard base64 (WebDriver screenshots), without a dependency for one decoder.
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| -> Option<u32> {
+        match c {
+            b'A'..=b'Z' => Some(u32::from(c - b'A')),
+            b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
+            b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
+        }
+    };
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for v in text.bytes().filter_map(value) {
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// `POST path` with a JSON body, a cookie and its CSRF token; status and body.
+pub fn post_json(port: u16, path: &str, cookie: &str, csrf: &str, body: &str) -> (u16, String) {
+    let (status, body) = request(
+        port,
+        &format!(
+            "POST {path} HTTP/1.1\r\n{cookie}\r\nX-CSRF-Token: {csrf}\r\nContent-Type: application/json"
+        ),
+        body.as_bytes(),
+    );
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
