@@ -17,6 +17,7 @@ mod open311;
 mod pipelines;
 mod raw;
 mod sensors;
+mod telemetry;
 mod tracking;
 mod validate;
 
@@ -35,6 +36,10 @@ pub use pipelines::{BuiltinPipeline, PipelineName, PipelineTemplates, TemplatesE
 pub use sensors::{
     ChirpstackFields, ChirpstackSettings, SensorEntry, SensorMqttSettings, SensorTypeSettings,
     SensorsSettings,
+};
+pub use telemetry::{
+    DevicePassword, RouteSettings, TelemetryMqttSettings, TelemetrySettings, VehicleEntry,
+    VehicleTypeSettings, reload_vehicles,
 };
 pub use tracking::TrackerSettings;
 
@@ -72,6 +77,8 @@ pub struct SiteConfig {
     pub detect: Option<DetectSettings>,
     /// Manhole-cover sensors over MQTT (`[sensors]`); `None` runs no sensor stage.
     pub sensors: Option<SensorsSettings>,
+    /// Vehicle GPS telemetry (`[telemetry]`); `None` runs no telemetry stage.
+    pub telemetry: Option<TelemetrySettings>,
     pub cameras: Vec<CameraConfig>,
 }
 

@@ -140,6 +140,15 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
         &secrets,
     );
     errors.append(&mut sensor_errors);
+    let (telemetry, mut telemetry_errors) = super::telemetry::load(
+        raw.telemetry.as_ref(),
+        &site_path,
+        &source,
+        dir,
+        &name,
+        &secrets,
+    );
+    errors.append(&mut telemetry_errors);
     // With broken bounds every camera would be "outside": say it once, above.
     let camera_bounds = bounds_ok.then_some(&bounds);
     let cameras = match load_cameras(
@@ -189,6 +198,7 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
             registry: registry.flatten(),
             detect,
             sensors,
+            telemetry,
             cameras,
         }),
         _ => Err(ConfigErrors(errors)),
@@ -422,7 +432,7 @@ fn registry_settings(
     })
 }
 
-fn load_secrets(path: &Path) -> Result<RawSecretsFile, ConfigErrors> {
+pub(super) fn load_secrets(path: &Path) -> Result<RawSecretsFile, ConfigErrors> {
     let source = read(path)?;
     toml::from_str::<RawSecretsFile>(&source).map_err(|error| {
         let mut c = Collector::new(path, &source);
