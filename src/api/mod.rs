@@ -17,6 +17,7 @@
 //! | `GET /api/events/{id}/evidence.jpg`, `/clean.jpg` | an event's evidence, annotated / clean |
 //! | `GET /api/detect` | the detector's model, provider, workers and last reload error |
 //! | `GET /api/sensors[/alarms\|/unknown\|/rejected\|/{id}]` | manhole-cover sensors (`sensors.rs`) |
+//! | `GET /api/vehicles[/stream\|/near\|/{id}\|/{id}/track]`, `/api/telemetry[/rejected]` | vehicle GPS (`vehicles.rs`) |
 
 mod appeals;
 mod appeals_error;
@@ -32,6 +33,7 @@ mod registry_api;
 mod registry_api_tests;
 mod sensors;
 mod session;
+mod vehicles;
 
 use std::sync::Arc;
 
@@ -61,6 +63,8 @@ pub struct ApiState {
     pub session: Option<SessionState>,
     /// `/api/sensors…` (`sensors.rs`); `None` on a node without `[sensors]`.
     pub sensors: Option<crate::sensors::SensorsHandle>,
+    /// `/api/vehicles…`, `/api/telemetry…` (`vehicles.rs`); `None` without `[telemetry]`.
+    pub telemetry: Option<crate::telemetry::TelemetryHandle>,
 }
 
 /// Largest request body on any route (Open311 and appeals bodies are far smaller).
@@ -86,6 +90,9 @@ pub fn router(state: ApiState) -> Router {
     }
     if let Some(sensors) = state.sensors {
         router = router.merge(sensors::router(sensors));
+    }
+    if let Some(telemetry) = state.telemetry {
+        router = router.merge(vehicles::router(telemetry));
     }
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))

@@ -75,6 +75,7 @@ struct Server {
     addr: SocketAddr,
     auth: Auth,
     _sensors: crate::sensors::SensorsStage,
+    _telemetry: crate::telemetry::TelemetryStage,
     _db: TestDb,
 }
 
@@ -122,8 +123,22 @@ async fn serve() -> Server {
     )
     .await
     .expect("sensor stage");
+    let mut telemetry_settings = crate::telemetry::tests::settings();
+    telemetry_settings.wialon_listen = None;
+    telemetry_settings.teltonika_listen = None;
+    telemetry_settings.osmand_listen = None;
+    let telemetry = crate::telemetry::TelemetryStage::start(
+        &telemetry_settings,
+        registry.pool().clone(),
+        std::collections::HashMap::new(),
+        crate::obs::TelemetryMetrics::new(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect("telemetry stage");
     let state = ApiState {
         sensors: Some(sensors.handle.clone()),
+        telemetry: Some(telemetry.handle()),
         cameras: CamerasState::new(ingest, metrics, Arc::default(), &site, Arc::default()),
         events: EventsState {
             events: Arc::new(crate::events::RecentEvents::new(4)),
@@ -148,6 +163,7 @@ async fn serve() -> Server {
         addr,
         auth,
         _sensors: sensors,
+        _telemetry: telemetry,
         _db: db,
     }
 }
@@ -172,8 +188,22 @@ async fn http(
     request.push_str("\r\n");
     request.push_str(body);
     stream.write_all(request.as_bytes()).await.expect("write");
+    // Read to the end, except an event stream (it never ends): its head is enough.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("read");
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await.expect("read");
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&chunk[..n]);
+        let head = String::from_utf8_lossy(&raw);
+        if let Some((headers, _)) = head.split_once("\r\n\r\n")
+            && headers.contains("text/event-stream")
+        {
+            break;
+        }
+    }
     let text = String::from_utf8_lossy(&raw).into_owned();
     let status = text
         .split(' ')

@@ -28,7 +28,7 @@ pub mod teltonika;
 pub mod wialon;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

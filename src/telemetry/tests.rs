@@ -27,7 +27,8 @@ fn vehicle(id: &str, imei: &str, password: Option<&str>) -> VehicleEntry {
     }
 }
 
-fn settings() -> TelemetrySettings {
+/// Settings for tests: every server on port 0 of the loopback, three vehicles.
+pub(crate) fn settings() -> TelemetrySettings {
     let any = Some("127.0.0.1:0".parse().expect("address"));
     TelemetrySettings {
         wialon_listen: any,
