@@ -79,7 +79,7 @@ struct NearQuery {
 async fn near(State(h): State<TelemetryHandle>, Query(q): Query<NearQuery>) -> Response {
     let at = Position::new(q.lat, q.lon);
     let radius = q.radius_m.unwrap_or(1000.0);
-    if !at.is_valid() || !(radius.is_finite() && (0.0..=MAX_RADIUS_M).contains(&radius)) {
+    if !(at.is_valid() && radius.is_finite() && (0.0..=MAX_RADIUS_M).contains(&radius)) {
         return (
             StatusCode::BAD_REQUEST,
             format!("lat/lon must be WGS84 degrees and radius_m within 0..={MAX_RADIUS_M}"),

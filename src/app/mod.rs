@@ -12,6 +12,7 @@ mod node;
 pub(crate) mod registry;
 mod reload;
 mod sensors;
+mod telemetry;
 
 use std::sync::Arc;
 
@@ -49,6 +50,8 @@ pub enum AppError {
     Auth(String),
     #[error("sensors: {0}")]
     Sensors(#[from] crate::sensors::SensorsError),
+    #[error("telemetry: {0}")]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
 }
 
 /// Checks that every pipeline template parses and that the cameras' templates
@@ -135,6 +138,14 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
         }
         _ => None,
     };
+    // Vehicle tracks live in the registry's database; without [registry] there is no stage
+    // (config validation says so).
+    let telemetry = match (&site.telemetry, &registry) {
+        (Some(settings), Some(registry)) => {
+            Some(telemetry::start(&site, settings, registry, &metrics, stop.child_token()).await?)
+        }
+        _ => None,
+    };
     let sinks = registry
         .as_ref()
         .filter(|_| site.detect.is_some())
@@ -158,6 +169,7 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
         registry.as_ref().map(|r| r.session.clone()),
     );
     state.sensors = sensors.as_ref().map(|s| s.stage.handle.clone());
+    state.telemetry = telemetry.as_ref().map(|t| t.stage.handle());
     let http_stop = CancellationToken::new();
     let server = {
         let http_stop = http_stop.clone();
@@ -188,6 +200,12 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
     node.stop().await;
     if let Some(sensors) = sensors {
         sensors.stage.stopped().await;
+    }
+    if let Some(telemetry) = telemetry {
+        if let Err(error) = telemetry.watcher.await {
+            tracing::error!(%error, "vehicle registry watcher ended abnormally");
+        }
+        telemetry.stage.join().await;
     }
     if let Some(registry) = registry
         && let Err(error) = registry.escalator.await

@@ -149,6 +149,16 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
         &secrets,
     );
     errors.append(&mut telemetry_errors);
+    if telemetry.is_some() && raw.registry.is_none() {
+        errors.push(ConfigError {
+            file: site_path.clone(),
+            line: 0,
+            column: 0,
+            camera: None,
+            field: Some("telemetry".into()),
+            message: "[telemetry] needs [registry]: tracks are kept in its database".into(),
+        });
+    }
     // With broken bounds every camera would be "outside": say it once, above.
     let camera_bounds = bounds_ok.then_some(&bounds);
     let cameras = match load_cameras(

@@ -280,6 +280,7 @@ impl TelemetryStage {
                 store.clone(),
                 core.metrics.clone(),
                 settings.batch_max,
+                stop.clone(),
             )),
             tokio::spawn(watchdog(core.clone(), stop.clone())),
         ];
@@ -354,9 +355,21 @@ async fn writer(
     store: Arc<TrackStore>,
     metrics: TelemetryMetrics,
     batch_max: usize,
+    stop: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(batch_max);
-    while rx.recv_many(&mut batch, batch_max).await > 0 {
+    loop {
+        let got = tokio::select! {
+            n = rx.recv_many(&mut batch, batch_max) => n,
+            // At stop: take nothing new, write what is queued, then end.
+            () = stop.cancelled(), if !rx.is_closed() => {
+                rx.close();
+                continue;
+            }
+        };
+        if got == 0 {
+            break;
+        }
         metrics.batch_size.observe(batch.len() as f64);
         let mut wait = RETRY_MIN;
         loop {
