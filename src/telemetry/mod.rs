@@ -28,6 +28,8 @@ pub mod teltonika;
 pub mod wialon;
 
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 
 use std::collections::{HashMap, VecDeque};
