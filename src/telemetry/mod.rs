@@ -17,6 +17,7 @@
 //! - the watchdog: liveness (silent / idle / off route / moving / stopped) once a second,
 //!   transitions broadcast to `/api/vehicles/stream` and counted.
 
+mod collection;
 mod error;
 mod fix;
 pub mod json;
@@ -45,6 +46,7 @@ use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use collection::{PointState, PointStatus, Stop};
 pub use error::TelemetryError;
 pub use fix::{Fix, Protocol, RejectReason, Rejection};
 pub use live::{Device, Devices, LiveVehicle, State};
