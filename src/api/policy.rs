@@ -112,6 +112,8 @@ pub const POLICY: &[Rule] = &[
         "/api/vehicles/{id}/track",
         Roles(EXECUTION, None),
     ),
+    rule(Method::GET, "/api/routes", Roles(EXECUTION, None)),
+    rule(Method::GET, "/api/routes/{id}/day", Roles(EXECUTION, None)),
     rule(Method::GET, "/api/telemetry", Roles(EXECUTION, None)),
     rule(
         Method::GET,

@@ -7,6 +7,8 @@
 //! | `GET /api/vehicles/near?lat=&lon=&radius_m=` | vehicles within a radius (R-tree), nearest first |
 //! | `GET /api/vehicles/{id}` | one vehicle |
 //! | `GET /api/vehicles/{id}/track?date=YYYY-MM-DD` | its stored track for a UTC day (or `from`/`to` RFC 3339), in time order |
+//! | `GET /api/routes` | collection routes: window, point count, vehicles |
+//! | `GET /api/routes/{id}/day?date=YYYY-MM-DD` | each point of the route that (local) day: served / late / missed / pending, when and by whom |
 //! | `GET /api/telemetry` | servers, vehicles by state, fixes by protocol, rejections by protocol and reason |
 //! | `GET /api/telemetry/rejected` | recent refused packets: protocol, device, peer, reason, detail |
 
@@ -40,6 +42,8 @@ pub fn router(handle: TelemetryHandle) -> Router {
         .route("/api/vehicles/near", get(near))
         .route("/api/vehicles/{id}", get(one))
         .route("/api/vehicles/{id}/track", get(track))
+        .route("/api/routes", get(routes))
+        .route("/api/routes/{id}/day", get(route_day))
         .route("/api/telemetry", get(summary))
         .route("/api/telemetry/rejected", get(rejected))
         .with_state(handle)
@@ -157,6 +161,50 @@ async fn track(
         .into_response(),
         Err(error) => {
             tracing::error!(%error, "vehicle track: track store unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the track store is unavailable",
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn routes(State(h): State<TelemetryHandle>) -> Response {
+    axum::Json(h.routes()).into_response()
+}
+
+#[derive(Deserialize)]
+struct DayQuery {
+    date: Option<String>,
+}
+
+async fn route_day(
+    State(h): State<TelemetryHandle>,
+    Path(id): Path<String>,
+    Query(q): Query<DayQuery>,
+) -> Response {
+    let day = match &q.date {
+        Some(d) => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+            Ok(day) => day,
+            Err(_) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!("date `{d}` is not YYYY-MM-DD"),
+                )
+                    .into_response();
+            }
+        },
+        None => Utc::now().date_naive(),
+    };
+    match h.route_day(&id, day).await {
+        Ok(Some(points)) => axum::Json(serde_json::json!({
+            "route": id, "date": day.to_string(), "points": points,
+        }))
+        .into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, format!("no route `{id}`")).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "route day: track store unavailable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the track store is unavailable",

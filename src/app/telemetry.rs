@@ -35,11 +35,11 @@ pub(super) async fn start(
         .collect();
     let mut route_points = HashMap::new();
     for (name, route) in &settings.routes {
-        let resolved: Vec<Position> = route
+        let resolved: Vec<(String, Position)> = route
             .points
             .iter()
             .filter_map(|id| {
-                let found = points.get(id.as_str()).copied();
+                let found = points.get(id.as_str()).map(|p| (id.clone(), *p));
                 if found.is_none() {
                     tracing::warn!(route = %name, point = %id, "route names a collection point the city layers do not have");
                 }

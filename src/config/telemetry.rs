@@ -60,6 +60,8 @@ pub struct TelemetrySettings {
     pub routes: BTreeMap<String, RouteSettings>,
     pub vehicles: Vec<VehicleEntry>,
     pub vehicles_file: PathBuf,
+    /// The site's `utc_offset_minutes` (route windows are local times of day).
+    pub utc_offset_minutes: i32,
 }
 
 /// `[telemetry.mqtt]`
@@ -576,6 +578,7 @@ pub(crate) fn load(
         routes,
         vehicles: Vec::new(),
         vehicles_file,
+        utc_offset_minutes: 0,
     };
     let mut errors = c.errors;
     match load_vehicles(&settings, secrets) {

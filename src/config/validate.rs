@@ -149,6 +149,10 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
         &secrets,
     );
     errors.append(&mut telemetry_errors);
+    let telemetry = telemetry.map(|mut t| {
+        t.utc_offset_minutes = utc_offset_minutes;
+        t
+    });
     if telemetry.is_some() && raw.registry.is_none() {
         errors.push(ConfigError {
             file: site_path.clone(),

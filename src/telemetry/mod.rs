@@ -87,7 +87,7 @@ pub(crate) struct Core {
     queue: mpsc::Sender<Row>,
     updates: broadcast::Sender<LiveVehicle>,
     rejected: Mutex<VecDeque<RejectedPacket>>,
-    route_points: HashMap<String, Vec<Position>>,
+    route_points: HashMap<String, Vec<(String, Position)>>,
 }
 
 fn password_ok(device: &Device, sent: Option<&str>) -> bool {
@@ -197,8 +197,28 @@ impl Core {
         !points.is_empty()
             && points
                 .iter()
-                .all(|p| p.distance_m(&at) > self.settings.off_route_m)
+                .all(|(_, p)| p.distance_m(&at) > self.settings.off_route_m)
     }
+}
+
+/// `/api/routes`: one route.
+#[derive(Clone, Debug, Serialize)]
+pub struct RouteView {
+    pub id: String,
+    pub start: String,
+    pub end: String,
+    pub points: usize,
+    pub vehicles: Vec<String>,
+}
+
+fn route_vehicles(devices: &Devices, route: &str) -> Vec<String> {
+    let mut v: Vec<String> = devices
+        .all()
+        .filter(|d| d.entry.route.as_deref() == Some(route) && d.kind.collects)
+        .map(|d| d.entry.id.clone())
+        .collect();
+    v.sort();
+    v
 }
 
 /// The running stage: its tasks and the handle.
@@ -239,7 +259,7 @@ impl TelemetryStage {
     pub async fn start(
         settings: &TelemetrySettings,
         pool: deadpool_postgres::Pool,
-        route_points: HashMap<String, Vec<Position>>,
+        route_points: HashMap<String, Vec<(String, Position)>>,
         metrics: TelemetryMetrics,
         stop: CancellationToken,
     ) -> Result<Self, TelemetryError> {
@@ -498,6 +518,67 @@ impl TelemetryHandle {
             .map(|(k, a)| (k, a.map(|a| a.to_string())))
             .collect(),
         }
+    }
+
+    /// Every route with its window and vehicles.
+    pub fn routes(&self) -> Vec<RouteView> {
+        let devices = self.core.devices.read().clone();
+        self.core
+            .settings
+            .routes
+            .iter()
+            .map(|(name, r)| RouteView {
+                id: name.clone(),
+                start: format!("{:02}:{:02}", r.start_s / 3600, r.start_s / 60 % 60),
+                end: format!("{:02}:{:02}", r.end_s / 3600, r.end_s / 60 % 60),
+                points: r.points.len(),
+                vehicles: route_vehicles(&devices, name),
+            })
+            .collect()
+    }
+
+    /// The collection points of a route on a local day: served / late / missed / pending,
+    /// from the stored tracks of the route's vehicles. `None`: no such route.
+    pub async fn route_day(
+        &self,
+        route: &str,
+        day: chrono::NaiveDate,
+    ) -> Result<Option<Vec<PointStatus>>, TelemetryError> {
+        let s = &self.core.settings;
+        let Some(r) = s.routes.get(route) else {
+            return Ok(None);
+        };
+        let points = self
+            .core
+            .route_points
+            .get(route)
+            .cloned()
+            .unwrap_or_default();
+        let midnight = day
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .unwrap_or_default()
+            - chrono::Duration::minutes(i64::from(s.utc_offset_minutes));
+        let start = midnight + chrono::Duration::seconds(i64::from(r.start_s));
+        let end = midnight + chrono::Duration::seconds(i64::from(r.end_s));
+        // Late service counts until the end of the local day.
+        let until = midnight + chrono::Duration::days(1);
+        let devices = self.core.devices.read().clone();
+        let radius = s.stop_radius_m;
+        let min_stop = s.stop_min.as_secs() as i64;
+        let mut stops = Vec::new();
+        for vehicle in route_vehicles(&devices, route) {
+            let track = self.store.track(&vehicle, start, until, 200_000).await?;
+            stops.extend(collection::stops(&vehicle, &track, radius, min_stop));
+        }
+        Ok(Some(collection::route_day(
+            &points,
+            &stops,
+            s.served_radius_m,
+            s.served_min.as_secs() as i64,
+            end,
+            Utc::now(),
+        )))
     }
 
     /// Swaps in a re-read vehicle registry (hot reload); connections of removed devices

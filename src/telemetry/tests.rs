@@ -65,6 +65,7 @@ pub(crate) fn settings() -> TelemetrySettings {
             vehicle("phone-1", "osm-17", None),
         ],
         vehicles_file: "vehicles.toml".into(),
+        utc_offset_minutes: 0,
     }
 }
 
@@ -75,15 +76,22 @@ struct Running {
 }
 
 async fn start() -> Running {
+    start_with(settings(), HashMap::new()).await
+}
+
+async fn start_with(
+    settings: TelemetrySettings,
+    route_points: HashMap<String, Vec<(String, crate::domain::Position)>>,
+) -> Running {
     let db = TestDb::create().await;
     let registry = Registry::connect(&db.url, Arc::new(SystemClock))
         .await
         .expect("registry");
     let stop = CancellationToken::new();
     let stage = TelemetryStage::start(
-        &settings(),
+        &settings,
         registry.pool().clone(),
-        HashMap::new(),
+        route_points,
         crate::obs::TelemetryMetrics::new(),
         stop.clone(),
     )
@@ -315,5 +323,82 @@ async fn osmand_and_traccar_client_requests_are_taken_and_unknown_ids_refused() 
             .any(|p| p.device.as_deref() == Some("nobody")
                 && p.reason == RejectReason::UnknownDevice)
     );
+    r.stop.cancel();
+}
+
+#[tokio::test]
+async fn a_truck_standing_at_a_route_point_serves_it_and_the_point_it_drove_past_is_missed() {
+    use crate::config::RouteSettings;
+    use crate::domain::Position;
+    let mut s = settings();
+    s.routes.insert(
+        "r1".into(),
+        RouteSettings {
+            points: vec!["A".into(), "B".into()],
+            start_s: 6 * 3600,
+            end_s: 12 * 3600,
+        },
+    );
+    s.vehicles[1].route = Some("r1".into());
+    let a = Position::new(51.1000, 71.4300);
+    let b = Position::new(51.1100, 71.4300);
+    let points = HashMap::from([(
+        "r1".to_owned(),
+        vec![("A".to_owned(), a), ("B".to_owned(), b)],
+    )]);
+    let r = start_with(s, points).await;
+    let h = r.stage.handle();
+    let mut sock = connect(&r, Protocol::Teltonika).await;
+    sock.write_all(&teltonika::encode_imei("356307042441013"))
+        .await
+        .expect("write");
+    let mut one = [0u8; 1];
+    sock.read_exact(&mut one).await.expect("imei answer");
+    // 2026-11-30 08:00 UTC: stands 2 minutes at A (±4 m jitter), then drives past B at 30 km/h.
+    let t0 = DateTime::<Utc>::from_timestamp(1_764_489_600, 0).expect("time");
+    let mut fixes = Vec::new();
+    for k in 0..25i64 {
+        let jitter = if k % 2 == 0 { 0.00003 } else { -0.00003 };
+        fixes.push((k * 5, a.lat + jitter, 0.0));
+    }
+    for k in 0..30i64 {
+        fixes.push((125 + k * 5, a.lat + 0.0004 * (k + 1) as f64, 30.0));
+    }
+    for chunk in fixes.chunks(20) {
+        let batch: Vec<Fix> = chunk
+            .iter()
+            .map(|(s, lat, speed)| Fix {
+                at: t0 + chrono::Duration::seconds(*s),
+                position: Position::new(*lat, a.lon),
+                speed_kmh: Some(*speed),
+                course_deg: Some(0.0),
+                altitude_m: None,
+                satellites: Some(9),
+                hdop: None,
+                accuracy_m: None,
+                ignition: Some(true),
+                black_box: false,
+            })
+            .collect();
+        sock.write_all(&teltonika::encode_codec8(&batch))
+            .await
+            .expect("write");
+        let mut ack = [0u8; 4];
+        sock.read_exact(&mut ack).await.expect("ack");
+        assert_eq!(u32::from_be_bytes(ack) as usize, batch.len());
+    }
+    stored(&h, "truck-t", fixes.len()).await;
+    let day = h
+        .route_day("r1", t0.date_naive())
+        .await
+        .expect("store")
+        .expect("route");
+    let states: Vec<_> = day.iter().map(|p| (p.point.as_str(), p.state)).collect();
+    assert_eq!(
+        states,
+        [("A", PointState::Served), ("B", PointState::Missed)]
+    );
+    assert_eq!(day[0].served_by.as_deref(), Some("truck-t"));
+    assert_eq!(h.routes()[0].vehicles, ["truck-t"]);
     r.stop.cancel();
 }
