@@ -205,6 +205,9 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
         if let Err(error) = telemetry.watcher.await {
             tracing::error!(%error, "vehicle registry watcher ended abnormally");
         }
+        if let Err(error) = telemetry.missed.await {
+            tracing::error!(%error, "missed-collection checker ended abnormally");
+        }
         telemetry.stage.join().await;
     }
     if let Some(registry) = registry

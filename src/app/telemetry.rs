@@ -18,6 +18,7 @@ use crate::telemetry::{TelemetryHandle, TelemetryStage};
 pub(super) struct TelemetryRunning {
     pub stage: TelemetryStage,
     pub watcher: tokio::task::JoinHandle<()>,
+    pub missed: tokio::task::JoinHandle<()>,
 }
 
 pub(super) async fn start(
@@ -61,9 +62,21 @@ pub(super) async fn start(
         site.clone(),
         settings.clone(),
         stage.handle(),
+        stop.clone(),
+    ));
+    let (registry_handle, intake) = registry.parts();
+    let missed = tokio::spawn(raise_missed_points(
+        settings.clone(),
+        stage.handle(),
+        registry_handle.clone(),
+        intake.clone(),
         stop,
     ));
-    Ok(TelemetryRunning { stage, watcher })
+    Ok(TelemetryRunning {
+        stage,
+        watcher,
+        missed,
+    })
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {
@@ -102,6 +115,45 @@ async fn watch_vehicles(
             Ok(vehicles) => handle.replace_vehicles(&vehicles),
             Err(errors) => {
                 tracing::error!(%errors, "vehicle registry reload refused; the previous registry stays in use")
+            }
+        }
+    }
+}
+
+/// Once a minute: each route whose window ended today (local time) and was not yet checked
+/// gets its missed points raised as appeals (idempotent per route, day and point, so a
+/// restart that checks again records nothing new).
+async fn raise_missed_points(
+    settings: TelemetrySettings,
+    handle: TelemetryHandle,
+    registry: crate::registry::Registry,
+    intake: crate::incidents::Intake,
+    stop: CancellationToken,
+) {
+    let mut done = std::collections::HashSet::new();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let local =
+            chrono::Utc::now() + chrono::Duration::minutes(i64::from(settings.utc_offset_minutes));
+        let day = local.date_naive();
+        let now_s = chrono::Timelike::num_seconds_from_midnight(&local);
+        done.retain(|(_, d): &(String, chrono::NaiveDate)| *d == day);
+        for (name, route) in &settings.routes {
+            if now_s <= route.end_s || done.contains(&(name.clone(), day)) {
+                continue;
+            }
+            match handle.raise_missed(name, day, &registry, &intake).await {
+                Ok(missed) => {
+                    tracing::info!(route = %name, %day, missed = missed.len(), "route checked after its end");
+                    done.insert((name.clone(), day));
+                }
+                Err(error) => {
+                    tracing::error!(route = %name, %error, "missed collection points not raised; retrying")
+                }
             }
         }
     }

@@ -446,7 +446,66 @@ async fn watchdog(core: Arc<Core>, stop: CancellationToken) {
     }
 }
 
+/// Category of the appeal raised for a collection point missed by its route.
+pub const CATEGORY_WASTE_NOT_COLLECTED: &str = "waste_not_collected";
+
 impl TelemetryHandle {
+    /// Raises one appeal (`waste_not_collected`) per point of `route` missed on `day`, through
+    /// the registry's observation path; idempotent per (route, day, point): a second call (or
+    /// a restart) records nothing new. Returns each missed point with its submission.
+    pub async fn raise_missed(
+        &self,
+        route: &str,
+        day: chrono::NaiveDate,
+        registry: &crate::registry::Registry,
+        intake: &crate::incidents::Intake,
+    ) -> Result<Vec<(String, crate::registry::Submission)>, String> {
+        let Some(points) = self
+            .route_day(route, day)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(Vec::new());
+        };
+        let category = crate::domain::Category::new(CATEGORY_WASTE_NOT_COLLECTED)
+            .map_err(|e| e.to_string())?;
+        let vehicles = route_vehicles(&self.core.devices.read(), route);
+        let mut missed = Vec::new();
+        for p in points.iter().filter(|p| p.state == PointState::Missed) {
+            let obs = crate::domain::Observation {
+                category: category.clone(),
+                source: crate::domain::Source::Vehicle,
+                source_ref: format!("vehicle:route:{route}:{day}:{}", p.point),
+                position: Position::new(p.lat, p.lon),
+                uncertainty_m: Some(self.core.settings.served_radius_m),
+                address: None,
+                description: Some(format!(
+                    "Collection point {} of route {route} was not served on {day} (vehicles: {})",
+                    p.point,
+                    vehicles.join(", ")
+                )),
+                actor: format!("route:{route}"),
+                observed_at: Utc::now(),
+                // The day's tracks are the evidence: where to replay them.
+                evidence: vec![crate::domain::EvidenceRef {
+                    kind: "gps_track".into(),
+                    uri: Some(format!("/api/routes/{route}/day?date={day}")),
+                    data: Some(serde_json::json!({
+                        "route": route, "date": day.to_string(), "point": p.point,
+                        "vehicles": vehicles,
+                    })),
+                }],
+            };
+            let plan = intake.plan(&obs).map_err(|e| e.to_string())?;
+            let submission = registry
+                .submit(&obs, &plan)
+                .await
+                .map_err(|e| e.to_string())?;
+            missed.push((p.point.clone(), submission));
+        }
+        Ok(missed)
+    }
+
     /// Every vehicle, by id.
     pub fn live(&self) -> Vec<LiveVehicle> {
         self.core.fleet.lock().all()

@@ -70,7 +70,7 @@ pub(crate) fn settings() -> TelemetrySettings {
 }
 
 struct Running {
-    _db: TestDb,
+    db: TestDb,
     stage: TelemetryStage,
     stop: CancellationToken,
 }
@@ -97,11 +97,7 @@ async fn start_with(
     )
     .await
     .expect("stage starts");
-    Running {
-        _db: db,
-        stage,
-        stop,
-    }
+    Running { db, stage, stop }
 }
 
 async fn connect(r: &Running, p: Protocol) -> TcpStream {
@@ -400,5 +396,40 @@ async fn a_truck_standing_at_a_route_point_serves_it_and_the_point_it_drove_past
     );
     assert_eq!(day[0].served_by.as_deref(), Some("truck-t"));
     assert_eq!(h.routes()[0].vehicles, ["truck-t"]);
+    // The missed point raises one appeal, however often the check runs.
+    let registry = Registry::connect(&r.db.url, Arc::new(SystemClock))
+        .await
+        .expect("registry");
+    let site = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("camera-configs/demo");
+    let city = Arc::new(crate::geo::CityHandle::load(&site).expect("demo city"));
+    let intake =
+        crate::incidents::Intake::new(Arc::new(crate::config::IncidentsConfig::default()), city);
+    let mut numbers = Vec::new();
+    for _ in 0..2 {
+        let missed = h
+            .raise_missed("r1", t0.date_naive(), &registry, &intake)
+            .await
+            .expect("raised");
+        assert_eq!(missed.len(), 1, "{missed:?}");
+        assert_eq!(missed[0].0, "B");
+        numbers.push(missed[0].1.clone());
+    }
+    assert_eq!(
+        numbers[0].outcome,
+        crate::registry::SubmitOutcome::Created,
+        "{numbers:?}"
+    );
+    assert_ne!(
+        numbers[1].outcome,
+        crate::registry::SubmitOutcome::Created,
+        "{numbers:?}"
+    );
+    assert_eq!(numbers[0].number, numbers[1].number);
+    let appeal = registry
+        .appeal(&numbers[0].number)
+        .await
+        .expect("read")
+        .expect("appeal");
+    assert_eq!(appeal.category, "waste_not_collected");
     r.stop.cancel();
 }
