@@ -19,6 +19,7 @@
 //! - [`web`]: the operator UI served by the API, latest-frame previews.
 //! - [`api`]: HTTP (axum): one `router(ApiState)` of per-router states.
 //! - [`sensors`]: manhole-cover sensors over MQTT → per-sensor alarms → appeals, exactly once.
+//! - [`telemetry`]: vehicle GPS (Wialon IPS, Teltonika, OsmAnd) → live fleet in an R-tree, day-partitioned tracks, liveness.
 //! - [`app`]: wiring: builds the stages from config, owns shutdown and config reload.
 //!
 //! The binary's edge (clap commands, the decode-floor tool) is `src/main.rs` and `src/cli/`.
@@ -39,6 +40,7 @@ pub mod queue;
 pub mod registry;
 pub mod sensors;
 pub mod sim;
+pub mod telemetry;
 #[cfg(test)]
 pub(crate) mod test_util;
 pub mod web;

@@ -121,7 +121,13 @@ fn replay_with_keyframe_sampling_analyses_one_frame_per_interval() {
 fn validate_reports_a_registry_database_that_does_not_answer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("camera-configs/demo");
-    for name in ["site.toml", "cameras.toml", "secrets.toml", "sensors.toml"] {
+    for name in [
+        "site.toml",
+        "cameras.toml",
+        "secrets.toml",
+        "sensors.toml",
+        "vehicles.toml",
+    ] {
         std::fs::copy(demo.join(name), dir.path().join(name)).expect("copy");
     }
     let closed_port = {

@@ -21,6 +21,7 @@
 //! | `GET /api/city/layers/{name}` | the site's own map layers (`districts`, `streets`) as GeoJSON |
 //! | `/api/review/…`, `GET /api/evidence/{id}/{item}` | the inspectors' review queue (`review.rs`) |
 //! | `GET /api/stream` | live registry changes over SSE (`stream.rs`) |
+//! | `GET /api/vehicles[/stream\|/near\|/{id}\|/{id}/track]`, `/api/telemetry[/rejected]` | vehicle GPS (`vehicles.rs`) |
 
 mod appeals;
 mod appeals_error;
@@ -42,6 +43,7 @@ mod review;
 mod sensors;
 mod session;
 mod stream;
+mod vehicles;
 
 use std::sync::Arc;
 
@@ -71,6 +73,8 @@ pub struct ApiState {
     pub session: Option<SessionState>,
     /// `/api/sensors…` (`sensors.rs`); `None` on a node without `[sensors]`.
     pub sensors: Option<crate::sensors::SensorsHandle>,
+    /// `/api/vehicles…`, `/api/telemetry…` (`vehicles.rs`); `None` without `[telemetry]`.
+    pub telemetry: Option<crate::telemetry::TelemetryHandle>,
 }
 
 /// Largest request body on any route (Open311 and appeals bodies are far smaller).
@@ -135,6 +139,9 @@ pub fn router_with(state: ApiState, http: &crate::config::HttpSettings) -> Route
     }
     if let Some(sensors) = state.sensors {
         router = router.merge(sensors::router(sensors));
+    }
+    if let Some(telemetry) = state.telemetry {
+        router = router.merge(vehicles::router(telemetry));
     }
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))

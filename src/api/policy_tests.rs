@@ -76,6 +76,7 @@ pub(super) struct Server {
     pub(super) auth: Auth,
     pub(super) registry: Registry,
     _sensors: crate::sensors::SensorsStage,
+    _telemetry: crate::telemetry::TelemetryStage,
     _db: TestDb,
 }
 
@@ -144,8 +145,22 @@ async fn serve_on(http: &crate::config::HttpSettings, auth: AuthSettings) -> Ser
     )
     .await
     .expect("sensor stage");
+    let mut telemetry_settings = crate::telemetry::tests::settings();
+    telemetry_settings.wialon_listen = None;
+    telemetry_settings.teltonika_listen = None;
+    telemetry_settings.osmand_listen = None;
+    let telemetry = crate::telemetry::TelemetryStage::start(
+        &telemetry_settings,
+        registry.pool().clone(),
+        std::collections::HashMap::new(),
+        crate::obs::TelemetryMetrics::new(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect("telemetry stage");
     let state = ApiState {
         sensors: Some(sensors.handle.clone()),
+        telemetry: Some(telemetry.handle()),
         cameras: CamerasState::new(ingest, metrics, Arc::default(), &site, Arc::default()),
         events: EventsState {
             events: Arc::new(crate::events::RecentEvents::new(4)),
@@ -171,6 +186,7 @@ async fn serve_on(http: &crate::config::HttpSettings, auth: AuthSettings) -> Ser
         auth,
         registry,
         _sensors: sensors,
+        _telemetry: telemetry,
         _db: db,
     }
 }

@@ -13,6 +13,7 @@ pub(crate) mod registry;
 mod reload;
 mod sensors;
 mod serve;
+mod telemetry;
 
 use std::sync::Arc;
 
@@ -50,6 +51,8 @@ pub enum AppError {
     Auth(String),
     #[error("sensors: {0}")]
     Sensors(#[from] crate::sensors::SensorsError),
+    #[error("telemetry: {0}")]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
 }
 
 /// Checks that every pipeline template parses and that the cameras' templates
@@ -136,6 +139,14 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
         }
         _ => None,
     };
+    // Vehicle tracks live in the registry's database; without [registry] there is no stage
+    // (config validation says so).
+    let telemetry = match (&site.telemetry, &registry) {
+        (Some(settings), Some(registry)) => {
+            Some(telemetry::start(&site, settings, registry, &metrics, stop.child_token()).await?)
+        }
+        _ => None,
+    };
     let sinks = registry
         .as_ref()
         .filter(|_| site.detect.is_some())
@@ -159,6 +170,7 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
         registry.as_ref().map(|r| r.session.clone()),
     );
     state.sensors = sensors.as_ref().map(|s| s.stage.handle.clone());
+    state.telemetry = telemetry.as_ref().map(|t| t.stage.handle());
     let http_stop = CancellationToken::new();
     let server = {
         let http_stop = http_stop.clone();
@@ -183,6 +195,15 @@ pub async fn run(site: SiteConfig, stop: Option<CancellationToken>) -> Result<()
     node.stop().await;
     if let Some(sensors) = sensors {
         sensors.stage.stopped().await;
+    }
+    if let Some(telemetry) = telemetry {
+        if let Err(error) = telemetry.watcher.await {
+            tracing::error!(%error, "vehicle registry watcher ended abnormally");
+        }
+        if let Err(error) = telemetry.missed.await {
+            tracing::error!(%error, "missed-collection checker ended abnormally");
+        }
+        telemetry.stage.join().await;
     }
     if let Some(registry) = registry
         && let Err(error) = registry.escalator.await

@@ -231,6 +231,7 @@ impl Node {
             registry,
             session,
             sensors: None,
+            telemetry: None,
         }
     }
 

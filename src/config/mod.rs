@@ -19,6 +19,7 @@ mod open311;
 mod pipelines;
 mod raw;
 mod sensors;
+mod telemetry;
 mod tracking;
 mod validate;
 
@@ -39,6 +40,10 @@ pub use pipelines::{BuiltinPipeline, PipelineName, PipelineTemplates, TemplatesE
 pub use sensors::{
     ChirpstackFields, ChirpstackSettings, SensorEntry, SensorMqttSettings, SensorTypeSettings,
     SensorsSettings,
+};
+pub use telemetry::{
+    DevicePassword, RouteSettings, TelemetryMqttSettings, TelemetrySettings, VehicleEntry,
+    VehicleTypeSettings, reload_vehicles,
 };
 pub use tracking::TrackerSettings;
 
@@ -76,6 +81,8 @@ pub struct SiteConfig {
     pub detect: Option<DetectSettings>,
     /// Manhole-cover sensors over MQTT (`[sensors]`); `None` runs no sensor stage.
     pub sensors: Option<SensorsSettings>,
+    /// Vehicle GPS telemetry (`[telemetry]`); `None` runs no telemetry stage.
+    pub telemetry: Option<TelemetrySettings>,
     pub cameras: Vec<CameraConfig>,
 }
 

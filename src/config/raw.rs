@@ -19,6 +19,8 @@ pub(crate) struct RawSiteFile {
     pub detect: Option<RawDetect>,
     #[serde(default)]
     pub sensors: Option<super::sensors::RawSensors>,
+    #[serde(default)]
+    pub telemetry: Option<super::telemetry::RawTelemetry>,
 }
 
 /// `[detect]`: models, which model classes serve each detector, inference and tracking

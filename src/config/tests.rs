@@ -585,3 +585,44 @@ fn a_map_tile_url_needs_http_and_its_placeholders_and_is_kept_when_valid() {
         Some(Some("tiles.example".to_owned()))
     );
 }
+
+#[test]
+fn telemetry_and_vehicle_file_errors_are_reported_at_their_lines() {
+    let errors = load_site(&fixture("invalid/bad-telemetry")).expect_err("broken telemetry");
+    let found: Vec<_> = errors
+        .0
+        .iter()
+        .map(|e| {
+            (
+                e.file
+                    .file_name()
+                    .and_then(|f| f.to_str())
+                    .unwrap_or("")
+                    .to_owned(),
+                e.line,
+                e.field.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let want = [
+        ("site.toml", 15, "telemetry.wialon_listen"),
+        ("site.toml", 16, "telemetry.max_hdop"),
+        ("site.toml", 19, "telemetry.types.truck.silent_after_s"),
+        ("site.toml", 22, "telemetry.routes.r1.end"),
+        ("site.toml", 23, "telemetry.routes.r1.points"),
+        ("vehicles.toml", 7, "vehicle.imei"),
+        ("vehicles.toml", 8, "vehicle.type"),
+        ("vehicles.toml", 9, "vehicle.route"),
+        ("vehicles.toml", 10, "vehicle.password"),
+    ];
+    for (file, line, field) in want {
+        assert!(
+            found
+                .iter()
+                .any(|(f, l, x)| f == file && *l == line && x == field),
+            "{file}:{line} {field} not in {found:?}"
+        );
+    }
+    // The device password is never printed.
+    assert!(!format!("{errors}").contains("nowhere\" ="));
+}

@@ -128,6 +128,29 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
         &secrets,
     );
     errors.append(&mut sensor_errors);
+    let (telemetry, mut telemetry_errors) = super::telemetry::load(
+        raw.telemetry.as_ref(),
+        &site_path,
+        &source,
+        dir,
+        &name,
+        &secrets,
+    );
+    errors.append(&mut telemetry_errors);
+    let telemetry = telemetry.map(|mut t| {
+        t.utc_offset_minutes = utc_offset_minutes;
+        t
+    });
+    if telemetry.is_some() && raw.registry.is_none() {
+        errors.push(ConfigError {
+            file: site_path.clone(),
+            line: 0,
+            column: 0,
+            camera: None,
+            field: Some("telemetry".into()),
+            message: "[telemetry] needs [registry]: tracks are kept in its database".into(),
+        });
+    }
     // With broken bounds every camera would be "outside": say it once, above.
     let camera_bounds = bounds_ok.then_some(&bounds);
     let cameras = match load_cameras(
@@ -177,6 +200,7 @@ pub(super) fn load_site(dir: &Path) -> Result<SiteConfig, ConfigErrors> {
             registry: registry.flatten(),
             detect,
             sensors,
+            telemetry,
             cameras,
         }),
         _ => Err(ConfigErrors(errors)),
@@ -403,7 +427,7 @@ fn registry_settings(
     })
 }
 
-fn load_secrets(path: &Path) -> Result<RawSecretsFile, ConfigErrors> {
+pub(super) fn load_secrets(path: &Path) -> Result<RawSecretsFile, ConfigErrors> {
     let source = read(path)?;
     toml::from_str::<RawSecretsFile>(&source).map_err(|error| {
         let mut c = Collector::new(path, &source);

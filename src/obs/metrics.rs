@@ -44,6 +44,8 @@ pub struct Metrics {
     pub registry: RegistryMetrics,
     /// The manhole-cover sensor stage (`obs/sensors.rs`).
     pub sensors: super::SensorMetrics,
+    /// The vehicle telemetry stage (`obs/telemetry.rs`).
+    pub telemetry: super::TelemetryMetrics,
     /// From a sampled keyframe's arrival to its frame entering the FrameQueue.
     pub keyframe_to_frame_seconds: Histogram,
     /// Keyframes waiting for a decoder of the shared pool.
@@ -167,9 +169,12 @@ impl Metrics {
         );
         let sensors = super::SensorMetrics::default();
         sensors.register(&mut registry);
+        let telemetry = super::TelemetryMetrics::new();
+        telemetry.register(&mut registry);
         Self {
             exposition: Mutex::new(registry),
             sensors,
+            telemetry,
             keyframe_to_frame_seconds,
             decoder_queue_depth,
             decoder_failures,

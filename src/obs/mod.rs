@@ -10,6 +10,7 @@ mod detect;
 mod metrics;
 mod registry;
 mod sensors;
+mod telemetry;
 
 pub use detect::{ClassLabel, DetectMetrics, EventLabels, ModelLabel};
 pub use metrics::{
@@ -20,3 +21,4 @@ pub use sensors::{
     AlarmLabel, MessageLabels, OUTCOME_APPLIED, OUTCOME_DUPLICATE, OUTCOME_REJECTED, OUTCOME_STALE,
     OUTCOME_UNKNOWN_SENSOR, ReasonLabel, SensorMetrics,
 };
+pub use telemetry::{ProtocolLabel, RejectLabels, StateLabel, TelemetryMetrics};
