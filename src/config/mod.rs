@@ -7,6 +7,7 @@
 //! Credentials are resolved here and never printed (their `Debug` is redacted).
 
 mod auth;
+mod bounds;
 mod camera;
 mod credentials;
 mod database;

@@ -234,50 +234,9 @@ fn seconds(
     min: f64,
     c: &mut Collector<'_>,
 ) -> Duration {
-    match v {
-        Some(v) => {
-            let x = *v.get_ref();
-            if x.is_finite() && x >= min && x <= 86_400.0 * 30.0 {
-                Duration::from_secs_f64(x)
-            } else {
-                c.push(
-                    Some(v.span()),
-                    None,
-                    Some(field),
-                    format!("must be a number of seconds in [{min}, 2592000], got {x}"),
-                );
-                Duration::from_secs_f64(default)
-            }
-        }
-        None => Duration::from_secs_f64(default),
-    }
-}
-
-fn number(
-    v: &Option<Spanned<f64>>,
-    default: f64,
-    range: std::ops::RangeInclusive<f64>,
-    field: &str,
-    c: &mut Collector<'_>,
-) -> f64 {
-    match v {
-        Some(v) if !(v.get_ref().is_finite() && range.contains(v.get_ref())) => {
-            c.push(
-                Some(v.span()),
-                None,
-                Some(field),
-                format!(
-                    "must be within {}..={}, got {}",
-                    range.start(),
-                    range.end(),
-                    v.get_ref()
-                ),
-            );
-            default
-        }
-        Some(v) => *v.get_ref(),
-        None => default,
-    }
+    v.as_ref()
+        .and_then(|v| super::bounds::seconds(v, field, min, c))
+        .unwrap_or_else(|| Duration::from_secs_f64(default))
 }
 
 fn count(
@@ -392,7 +351,7 @@ pub(crate) fn load(
             VehicleTypeSettings {
                 period,
                 silent_after,
-                max_speed_kmh: number(
+                max_speed_kmh: super::bounds::number_in(
                     &t.max_speed_kmh,
                     150.0,
                     1.0..=1000.0,
@@ -524,14 +483,14 @@ pub(crate) fn load(
             "telemetry.batch_max",
             &mut c,
         ),
-        max_hdop: number(
+        max_hdop: super::bounds::number_in(
             &raw.max_hdop,
             10.0,
             0.5..=100.0,
             "telemetry.max_hdop",
             &mut c,
         ),
-        max_accuracy_m: number(
+        max_accuracy_m: super::bounds::number_in(
             &raw.max_accuracy_m,
             100.0,
             1.0..=100_000.0,
@@ -545,7 +504,7 @@ pub(crate) fn load(
             0.0,
             &mut c,
         ),
-        stop_radius_m: number(
+        stop_radius_m: super::bounds::number_in(
             &raw.stop_radius_m,
             30.0,
             1.0..=1000.0,
@@ -553,7 +512,7 @@ pub(crate) fn load(
             &mut c,
         ),
         stop_min: seconds(&raw.stop_min_s, 60.0, "telemetry.stop_min_s", 1.0, &mut c),
-        served_radius_m: number(
+        served_radius_m: super::bounds::number_in(
             &raw.served_radius_m,
             30.0,
             1.0..=1000.0,
@@ -567,7 +526,7 @@ pub(crate) fn load(
             1.0,
             &mut c,
         ),
-        off_route_m: number(
+        off_route_m: super::bounds::number_in(
             &raw.off_route_m,
             500.0,
             10.0..=100_000.0,
