@@ -32,28 +32,7 @@ impl TestLogin {
 
 impl Drop for TestLogin {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        let _joined = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                let url = format!("{} dbname=postgres", super::test_db::server_url());
-                if let Ok((client, conn)) =
-                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(conn);
-                    if let Err(e) = client
-                        .batch_execute(&format!("DROP ROLE IF EXISTS {name}"))
-                        .await
-                    {
-                        eprintln!("could not drop the test login: {e}");
-                    }
-                }
-            });
-        })
-        .join();
+        super::test_db::admin_blocking(format!("DROP ROLE IF EXISTS {}", self.name));
     }
 }
 

@@ -52,26 +52,32 @@ impl TestDb {
     }
 }
 
+/// Runs `sql` on the server's `postgres` database from a thread with its own runtime (for
+/// `Drop`, which runs inside a test's runtime); failures are printed, not raised.
+pub(crate) fn admin_blocking(sql: String) {
+    let done = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        if let Ok(rt) = rt {
+            rt.block_on(async {
+                if let Err(e) = admin().await.batch_execute(&sql).await {
+                    eprintln!("test cleanup `{sql}` failed: {e}");
+                }
+            });
+        }
+    })
+    .join();
+    if done.is_err() {
+        eprintln!("test cleanup panicked");
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs inside the test's runtime: use a thread with its own.
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(rt) = rt {
-                rt.block_on(async {
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    if let Err(e) = admin().await.batch_execute(&sql).await {
-                        eprintln!("could not drop test database {name}: {e}");
-                    }
-                });
-            }
-        })
-        .join();
-        if dropped.is_err() {
-            eprintln!("dropping the test database panicked");
-        }
+        admin_blocking(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
     }
 }
